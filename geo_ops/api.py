@@ -1,0 +1,7 @@
+"""API-wide pieces: the exception handler."""
+
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def exception_handler(exc, context):
+    return drf_exception_handler(exc, context)

@@ -1,0 +1,19 @@
+"""Reusable query vocabulary for reports."""
+
+from django.contrib.gis.db import models
+
+
+class ReportQuerySet(models.QuerySet):
+    def open(self):
+        from .models import OPEN_STATUSES
+
+        return self.filter(status__in=OPEN_STATUSES)
+
+    def in_branch(self, branch):
+        return self.filter(branch=branch)
+
+    def in_category(self, category):
+        """Reports of a category, or of one subcategory when given one."""
+        if category.parent_id:
+            return self.filter(subcategory=category)
+        return self.filter(category=category)

@@ -1,0 +1,139 @@
+"""Settings shared by every environment; values that differ between machines come from the env."""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+# A .env file beside manage.py is optional; real deployments set the environment directly.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.gis",
+    "rest_framework",
+    "rest_framework_gis",
+    "django_filters",
+    "drf_spectacular",
+    "layers",
+    "geo_ops.reports",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "geo_ops.urls"
+WSGI_APPLICATION = "geo_ops.wsgi.application"
+ASGI_APPLICATION = "geo_ops.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "geo_ops" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+            ],
+        },
+    },
+]
+
+# postgis://user:password@host:port/name. The local default uses the machine's PostgreSQL over
+# TCP with trust authentication, which is what `make setup` prepares.
+DATABASES = {
+    "default": env.db(
+        "DATABASE_URL", default="postgis://postgres@127.0.0.1:5432/geo_ops"
+    )
+}
+DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
+# Persistent connections: opening a PostgreSQL connection costs several milliseconds, which
+# would dominate a 5 ms intake request.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("ar", "العربية")]
+LOCALE_PATHS = [BASE_DIR / "geo_ops" / "locale"]
+TIME_ZONE = "Asia/Riyadh"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "var" / "static")
+MEDIA_URL = "media/"
+MEDIA_ROOT = env.path("DJANGO_MEDIA_ROOT", default=BASE_DIR / "var" / "media")
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "EXCEPTION_HANDLER": "geo_ops.api.exception_handler",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "geo_ops API",
+    "DESCRIPTION": "Citizen reports, branch municipalities and field operations.",
+    "VERSION": "1.0.0",
+}
+
+# --- geo_ops ---------------------------------------------------------------------------------
+# Metric CRS for anything measured in metres (duplicate radius, DBSCAN eps, buffers): UTM 39N
+# covers the Eastern Province.
+GEO_OPS_METRIC_SRID = env.int("GEO_OPS_METRIC_SRID", default=32639)
+# ST_Subdivide vertex limit for the boundary side table the point joins use. Small pieces keep
+# each point-in-polygon test cheap and the GiST boxes tight (mapit uses the same trick).
+GEO_OPS_SUBDIVIDE_MAX_VERTICES = env.int("GEO_OPS_SUBDIVIDE_MAX_VERTICES", default=128)
+GEO_OPS_DESCRIPTION_MAX_CHARS = 4000
+# Basemap tiles for every map page (a setting so an offline deployment can point at its own).
+GEO_OPS_TILE_URL = env(
+    "GEO_OPS_TILE_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+)
+GEO_OPS_TILE_ATTRIBUTION = env(
+    "GEO_OPS_TILE_ATTRIBUTION", default="© OpenStreetMap contributors"
+)
+
+# GDAL < 3.9 (Debian 12 ships 3.6) cannot block network access from spatial references; geo_ops
+# only reads boundary files an administrator chose, so the warning is acknowledged here.
+SILENCED_SYSTEM_CHECKS = ["gis.W001"]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
+}

@@ -1,0 +1,7 @@
+"""Developer machine: works out of the box against the local PostgreSQL."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="local-insecure-development-key-not-for-production")

@@ -1,0 +1,1 @@
+"""Reference layers: branch municipalities, districts and the point-to-boundary joins."""

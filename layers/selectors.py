@@ -1,0 +1,48 @@
+"""Reads of the boundary layers: point-to-boundary lookups, single and set-based.
+
+Every lookup goes through the subdivided piece tables. A point on an edge shared by two areas
+touches both; the lower id wins, in the ORM selectors and in the set-based SQL alike, so a report
+joins to the same branch whichever path stored it.
+"""
+
+from django.contrib.gis.geos import Point
+from django.db.models import QuerySet
+
+from .models import BranchMunicipality, District
+
+
+def branch_for_point(*, point: Point) -> BranchMunicipality | None:
+    """The branch municipality containing the point (WGS84), or None outside the service area."""
+    return BranchMunicipality.objects.filter(pieces__geom__intersects=point).order_by("id").first()
+
+
+def district_for_point(*, point: Point) -> District | None:
+    """The district containing the point, or None where no district layer covers it."""
+    return District.objects.filter(pieces__geom__intersects=point).order_by("id").first()
+
+
+def branch_list() -> QuerySet[BranchMunicipality]:
+    """All branch municipalities, by code."""
+    return BranchMunicipality.objects.order_by("code")
+
+
+def boundary_join_sql(*, point_sql: str) -> str:
+    """LATERAL joins adding `branch_id` and `district_id` columns for the point expression.
+
+    For set-based statements (bulk import, re-join after a boundary change), where the ORM cannot
+    express a LATERAL subquery. `point_sql` must be a trusted SQL expression yielding an
+    SRID 4326 point, e.g. a column name. LIMIT 1 with the id order applies the same tie-break as
+    the ORM selectors above.
+    """
+    return f"""
+        LEFT JOIN LATERAL (
+            SELECT piece.branch_id FROM layers_branchmunicipalitypiece AS piece
+            WHERE ST_Intersects(piece.geom, {point_sql})
+            ORDER BY piece.branch_id LIMIT 1
+        ) AS branch_join ON true
+        LEFT JOIN LATERAL (
+            SELECT piece.district_id FROM layers_districtpiece AS piece
+            WHERE ST_Intersects(piece.geom, {point_sql})
+            ORDER BY piece.district_id LIMIT 1
+        ) AS district_join ON true
+    """

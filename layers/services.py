@@ -183,24 +183,26 @@ def _upsert(*, table: str, layer: str, rows: list[tuple]) -> tuple[int, list[tup
             template="(%s, %s, %s, %s, ST_Multi(ST_GeomFromWKB(%s, 4326)), now())",
             fetch=True,
         )
-        ids = [row[0] for row in changed]
-        pieces = _subdivide(cursor=cursor, layer=layer, ids=ids)
+    pieces = boundary_pieces_refresh(layer=layer, ids=[row[0] for row in changed])
     return pieces, [(code, created) for _, code, created in changed]
 
 
-def _subdivide(*, cursor, layer: str, ids: list[int]) -> int:
-    """Re-cut the side-table pieces of the given boundaries (raw SQL: ST_Subdivide is a
-    set-returning function, which the ORM cannot insert from)."""
+def boundary_pieces_refresh(*, layer: str, ids: list[int]) -> int:
+    """Re-cut the subdivided side-table pieces of the given boundaries; returns the piece count.
+
+    Raw SQL: ST_Subdivide is a set-returning function, which the ORM cannot insert from.
+    """
     if not ids:
         return 0
     piece_table, parent_column = PIECE_TABLES[layer]
     parent_table = LAYER_MODELS[layer]._meta.db_table
-    cursor.execute(f"DELETE FROM {piece_table} WHERE {parent_column} = ANY(%s)", [ids])
-    cursor.execute(
-        f"""
-        INSERT INTO {piece_table} ({parent_column}, geom)
-        SELECT id, ST_Subdivide(geom, %s) FROM {parent_table} WHERE id = ANY(%s)
-        """,
-        [settings.GEO_OPS_SUBDIVIDE_MAX_VERTICES, ids],
-    )
-    return cursor.rowcount
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {piece_table} WHERE {parent_column} = ANY(%s)", [ids])
+        cursor.execute(
+            f"""
+            INSERT INTO {piece_table} ({parent_column}, geom)
+            SELECT id, ST_Subdivide(geom, %s) FROM {parent_table} WHERE id = ANY(%s)
+            """,
+            [settings.GEO_OPS_SUBDIVIDE_MAX_VERTICES, ids],
+        )
+        return cursor.rowcount

@@ -47,8 +47,16 @@ class PublicVisibility(models.TextChoices):
     HIDDEN = "hidden", _("Not shown to the public")
 
 
+class CategoryManager(models.Manager):
+    def get_by_natural_key(self, code):
+        return self.get(code=code)
+
+
 class Category(models.Model):
-    """A report category or, with a parent, a subcategory (an Open311 service)."""
+    """A report category or, with a parent, a subcategory (an Open311 service).
+
+    Natural key = code, so `loaddata fixtures/categories.json` upserts by code.
+    """
 
     code = models.SlugField(max_length=64, unique=True)
     name_en = models.CharField(max_length=200)
@@ -71,15 +79,22 @@ class Category(models.Model):
     sort_order = models.PositiveSmallIntegerField(default=0)
     active = models.BooleanField(default=True)
 
+    objects = CategoryManager()
+
     class Meta:
         ordering = ["sort_order", "code"]
         verbose_name_plural = "categories"
         constraints = [
-            models.CheckConstraint(condition=~Q(parent=models.F("id")), name="category_not_own_parent"),
+            models.CheckConstraint(
+                condition=~Q(parent=models.F("id")), name="category_not_own_parent"
+            ),
         ]
 
     def __str__(self) -> str:
         return self.code
+
+    def natural_key(self) -> tuple[str]:
+        return (self.code,)
 
     @property
     def top_level(self) -> "Category":
@@ -131,12 +146,19 @@ class Report(models.Model):
 
     tracking_number = models.CharField(max_length=20, unique=True, db_default=TrackingNumber())
     category = models.ForeignKey(
-        Category, on_delete=models.PROTECT, related_name="reports", db_index=False,
+        Category,
+        on_delete=models.PROTECT,
+        related_name="reports",
+        db_index=False,
         limit_choices_to={"parent__isnull": True},
     )
     subcategory = models.ForeignKey(
-        Category, on_delete=models.PROTECT, related_name="subcategory_reports",
-        null=True, blank=True, db_index=False,
+        Category,
+        on_delete=models.PROTECT,
+        related_name="subcategory_reports",
+        null=True,
+        blank=True,
+        db_index=False,
     )
     location = models.PointField(srid=4326)
     address = models.CharField(max_length=500, blank=True)
@@ -146,12 +168,20 @@ class Report(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEW)
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
     branch = models.ForeignKey(
-        "layers.BranchMunicipality", on_delete=models.PROTECT, null=True, blank=True,
-        related_name="reports", db_index=False,
+        "layers.BranchMunicipality",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reports",
+        db_index=False,
     )
     district = models.ForeignKey(
-        "layers.District", on_delete=models.SET_NULL, null=True, blank=True,
-        related_name="reports", db_index=False,
+        "layers.District",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reports",
+        db_index=False,
     )
     external_id = models.CharField(max_length=100, null=True, blank=True)
     idempotency_key = models.CharField(max_length=100, null=True, blank=True)
@@ -176,11 +206,13 @@ class Report(models.Model):
         constraints = [
             # Partial unique indexes: rows without a key cost nothing in them.
             models.UniqueConstraint(
-                fields=["external_id"], condition=Q(external_id__isnull=False),
+                fields=["external_id"],
+                condition=Q(external_id__isnull=False),
                 name="reports_external_id_unique",
             ),
             models.UniqueConstraint(
-                fields=["idempotency_key"], condition=Q(idempotency_key__isnull=False),
+                fields=["idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
                 name="reports_idempotency_key_unique",
             ),
             models.CheckConstraint(

@@ -18,7 +18,9 @@ def rejoin_reports(sender, *, layer: str, ids: list[int], **kwargs) -> int:
     the boundary the shared join returns, and an audit event when it moved.
     """
     column = {"branch": "branch_id", "district": "district_id"}[layer]
-    piece_table = {"branch": "layers_branchmunicipalitypiece", "district": "layers_districtpiece"}[layer]
+    piece_table = {"branch": "layers_branchmunicipalitypiece", "district": "layers_districtpiece"}[
+        layer
+    ]
     table = Report._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(

@@ -63,11 +63,7 @@ TEMPLATES = [
 
 # postgis://user:password@host:port/name. The local default uses the machine's PostgreSQL over
 # TCP with trust authentication, which is what `make setup` prepares.
-DATABASES = {
-    "default": env.db(
-        "DATABASE_URL", default="postgis://postgres@127.0.0.1:5432/geo_ops"
-    )
-}
+DATABASES = {"default": env.db("DATABASE_URL", default="postgis://postgres@127.0.0.1:5432/geo_ops")}
 DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
 # Persistent connections: opening a PostgreSQL connection costs several milliseconds, which
 # would dominate a 5 ms intake request.
@@ -120,12 +116,8 @@ GEO_OPS_METRIC_SRID = env.int("GEO_OPS_METRIC_SRID", default=32639)
 GEO_OPS_SUBDIVIDE_MAX_VERTICES = env.int("GEO_OPS_SUBDIVIDE_MAX_VERTICES", default=128)
 GEO_OPS_DESCRIPTION_MAX_CHARS = 4000
 # Basemap tiles for every map page (a setting so an offline deployment can point at its own).
-GEO_OPS_TILE_URL = env(
-    "GEO_OPS_TILE_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png"
-)
-GEO_OPS_TILE_ATTRIBUTION = env(
-    "GEO_OPS_TILE_ATTRIBUTION", default="© OpenStreetMap contributors"
-)
+GEO_OPS_TILE_URL = env("GEO_OPS_TILE_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+GEO_OPS_TILE_ATTRIBUTION = env("GEO_OPS_TILE_ATTRIBUTION", default="© OpenStreetMap contributors")
 
 # GDAL < 3.9 (Debian 12 ships 3.6) cannot block network access from spatial references; geo_ops
 # only reads boundary files an administrator chose, so the warning is acknowledged here.

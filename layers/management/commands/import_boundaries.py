@@ -20,7 +20,9 @@ class Command(BaseCommand):
         parser.add_argument("--name-field", required=True)
         parser.add_argument("--name-ar-field")
         parser.add_argument("--population-field")
-        parser.add_argument("--srid", type=int, help="CRS of the source when it has none or a wrong one")
+        parser.add_argument(
+            "--srid", type=int, help="CRS of the source when it has none or a wrong one"
+        )
         parser.add_argument("--layer", choices=["branch", "district"], default="branch")
         parser.add_argument("--commit", action="store_true", help="save (default: dry run)")
 

@@ -1,0 +1,113 @@
+"""Serializers of the reports API: thin, the rules live in services and selectors."""
+
+from rest_framework import serializers
+from rest_framework_gis.serializers import GeoFeatureModelSerializer
+
+from layers.models import BranchMunicipality
+
+from ..models import Report
+
+
+class ReporterSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=True)
+    phone = serializers.CharField(required=False, allow_blank=True, default="")
+    email = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ReportIntakeSerializer(serializers.Serializer):
+    """The POST body. Coordinates are checked by the intake service so that the REST API and
+    Open311 give the same errors; this only takes the shapes apart."""
+
+    category = serializers.CharField()
+    location = serializers.JSONField(required=False, help_text='GeoJSON {"type": "Point", ...}')
+    lat = serializers.JSONField(required=False)
+    lon = serializers.JSONField(required=False)
+    description = serializers.CharField(
+        required=False, allow_blank=True, default="", trim_whitespace=False
+    )
+    address = serializers.CharField(required=False, allow_blank=True, default="")
+    channel = serializers.CharField(required=False, default="web")
+    reporter = ReporterSerializer(required=False)
+    idempotency_key = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+
+    def validate(self, attrs):
+        location = attrs.get("location")
+        if location is not None:
+            if not isinstance(location, dict) or location.get("type") != "Point":
+                raise serializers.ValidationError(
+                    {
+                        "location": 'Must be a GeoJSON Point: {"type": "Point", "coordinates": [lon, lat]}.'
+                    }
+                )
+            coordinates = location.get("coordinates")
+            if not isinstance(coordinates, list | tuple) or len(coordinates) != 2:
+                raise serializers.ValidationError(
+                    {"location": "coordinates must be [longitude, latitude]."}
+                )
+            attrs["lon"], attrs["lat"] = coordinates
+        elif "lat" not in attrs and "lon" not in attrs:
+            raise serializers.ValidationError(
+                {"location": "Give a GeoJSON Point in location, or lat and lon."}
+            )
+        return attrs
+
+
+class ReportCreatedSerializer(serializers.ModelSerializer):
+    branch = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = Report
+        fields = ["id", "tracking_number", "branch", "status", "due_at", "created_at"]
+
+
+class ReportFeatureSerializer(GeoFeatureModelSerializer):
+    """A report as a public GeoJSON feature: no reporter contact, ever."""
+
+    category = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    subcategory = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    branch = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    category_name_en = serializers.CharField(source="category.name_en", read_only=True)
+    category_name_ar = serializers.CharField(source="category.name_ar", read_only=True)
+
+    class Meta:
+        model = Report
+        geo_field = "location"
+        fields = [
+            "id",
+            "tracking_number",
+            "category",
+            "category_name_en",
+            "category_name_ar",
+            "subcategory",
+            "status",
+            "priority",
+            "channel",
+            "branch",
+            "description",
+            "created_at",
+            "updated_at",
+            "closed_at",
+            "due_at",
+        ]
+
+
+class ReportStaffFeatureSerializer(ReportFeatureSerializer):
+    """Staff with permission to view reporter contacts also get them."""
+
+    reporter = serializers.SerializerMethodField()
+
+    class Meta(ReportFeatureSerializer.Meta):
+        fields = ReportFeatureSerializer.Meta.fields + ["reporter", "external_id"]
+
+    def get_reporter(self, report) -> dict | None:
+        contact = getattr(report, "contact", None)
+        if contact is None:
+            return None
+        return {"name": contact.name, "phone": contact.phone, "email": contact.email}
+
+
+class BranchFeatureSerializer(GeoFeatureModelSerializer):
+    class Meta:
+        model = BranchMunicipality
+        geo_field = "geom"
+        fields = ["id", "code", "name_en", "name_ar", "population"]

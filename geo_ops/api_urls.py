@@ -1,10 +1,15 @@
 """The v1 REST API router."""
 
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from geo_ops.reports.api.stats import AnnualStatisticsView
 from geo_ops.reports.api.views import BranchViewSet, ReportViewSet
 
 router = DefaultRouter()
 router.register("reports", ReportViewSet, basename="report")
 router.register("branches", BranchViewSet, basename="branch")
-urlpatterns = router.urls
+urlpatterns = [
+    path("stats/annual/", AnnualStatisticsView.as_view(), name="stats-annual"),
+    *router.urls,
+]

@@ -43,9 +43,10 @@ def rejoin_reports(sender, *, layer: str, ids: list[int], **kwargs) -> int:
                 RETURNING r.id, joined.old_id, joined.new_id, r.status
             )
             INSERT INTO {ReportEvent._meta.db_table}
-                (report_id, created_at, actor_label, kind, from_status, to_status, note, public, data)
-            SELECT id, now(), 'import_boundaries', %(kind)s, status, status,
-                   %(note)s, false, jsonb_build_object('layer', %(layer)s, 'from', old_id, 'to', new_id)
+                (report_id, created_at, actor_label, kind, from_status, to_status,
+                 note, public, data)
+            SELECT id, now(), 'import_boundaries', %(kind)s, status, status, %(note)s, false,
+                   jsonb_build_object('layer', %(layer)s, 'from', old_id, 'to', new_id)
             FROM moved
             """,
             {

@@ -28,10 +28,13 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "layers",
     "geo_ops.reports",
+    "maps",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves collected static files (Leaflet and the page assets) under gunicorn; no CDN, no nginx.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -86,6 +89,14 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# Browser libraries come from npm (package.json, `npm ci`) and are served from node_modules/ by
+# prefix, so the app itself serves them (no CDN) and nothing is copied into the source tree.
+# Only the dist/ folders are exposed; maps/checks.py warns when `npm ci` has not been run.
+NODE_MODULES = BASE_DIR / "node_modules"
+STATICFILES_DIRS = [
+    ("vendor/leaflet", NODE_MODULES / "leaflet" / "dist"),
+    ("vendor/leaflet.markercluster", NODE_MODULES / "leaflet.markercluster" / "dist"),
+]
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "var" / "static")
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("DJANGO_MEDIA_ROOT", default=BASE_DIR / "var" / "media")

@@ -1,10 +1,6 @@
 """Public pages at the site root and the map data endpoints under /maps/."""
 
-from pathlib import Path
-
-from django.conf import settings
-from django.urls import path, re_path
-from django.views.static import serve
+from django.urls import path
 
 from . import views
 
@@ -16,16 +12,5 @@ urlpatterns = [
     path("track/<str:tracking_number>/", views.track, name="track"),
     path("maps/open-reports.json", views.open_reports_data, name="open_reports_data"),
     path("maps/branches.geojson", views.branch_outlines, name="branch_outlines"),
+    path("media/report-photos/<path:path>", views.report_photo, name="report_photo"),
 ]
-
-if getattr(settings, "GEO_OPS_SERVE_MEDIA", True):
-    # Citizens' photos (Report.media_url, also given out by Open311). Behind a web server set
-    # GEO_OPS_SERVE_MEDIA = False and let it serve MEDIA_ROOT/report-photos/ instead.
-    urlpatterns.append(
-        re_path(
-            r"^media/report-photos/(?P<path>.+)$",
-            serve,
-            {"document_root": Path(settings.MEDIA_ROOT) / "report-photos"},
-            name="report_photo",
-        )
-    )

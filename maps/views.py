@@ -1,13 +1,17 @@
 """Views of the public pages: parse, call a service or selector, render."""
 
+from pathlib import Path
+
+from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.utils.translation import get_language, get_language_bidi
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
+from django.views.static import serve
 
 from geo_ops.reports.errors import IntakeError
 from geo_ops.reports.models import OPEN_STATUSES, Category, EventKind, Report, Status
@@ -234,3 +238,16 @@ def track(request: HttpRequest, tracking_number: str) -> HttpResponse:
         "map_url": f"{reverse('maps:public_map')}?report={report.tracking_number}",
     }
     return render(request, "maps/track.html", context)
+
+
+@require_GET
+def report_photo(request: HttpRequest, path: str) -> HttpResponse:
+    """`/media/report-photos/...`: citizens' photos (Report.media_url, also given out by Open311).
+
+    Photos are stored without metadata (maps/photos.py). Behind a web server that serves
+    MEDIA_ROOT/report-photos/ itself, set GEO_OPS_SERVE_MEDIA = False.
+    """
+    if not getattr(settings, "GEO_OPS_SERVE_MEDIA", True):
+        raise Http404
+    # django.views.static.serve refuses paths that leave document_root.
+    return serve(request, path, document_root=Path(settings.MEDIA_ROOT) / "report-photos")

@@ -5,8 +5,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
-step "Demo data (manage.py generate_demo_data --count 300 --seed 42)"
-"$VPY" manage.py generate_demo_data --count 300 --seed 42
+step "Demo data (manage.py generate_demo_data --year 2025 --seed 42)"
+"$VPY" manage.py generate_demo_data --year 2025 --seed 42
 
 # A superuser for /admin/ on a development database only (DEBUG settings): never on a server
 # that production settings point at.

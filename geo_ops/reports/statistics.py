@@ -15,10 +15,11 @@ class PercentileCont(Aggregate):
 
     function = "percentile_cont"
     template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
 
-    def __init__(self, expression, *, fraction: float, **extra):
-        super().__init__(expression, fraction=float(fraction), **extra)
+    def __init__(self, expression, *, fraction: float, output_field=None, **extra):
+        super().__init__(
+            expression, fraction=float(fraction), output_field=output_field or FloatField(), **extra
+        )
 
 
 def _rate(part: int, whole: int) -> float:
@@ -51,7 +52,9 @@ def annual_statistics(*, year: int) -> dict:
         .order_by()
         .annotate(
             **_counts(),
-            median_resolution=PercentileCont(resolution_hours, fraction=0.5, filter=closed),
+            median_resolution=PercentileCont(
+                resolution_hours, fraction=0.5, filter=closed, output_field=DurationField()
+            ),
             closed_with_due=Count("id", filter=closed & Q(due_at__isnull=False)),
             sla_met=Count("id", filter=closed & Q(closed_at__lte=F("due_at"))),
         )

@@ -66,8 +66,7 @@ def public_bbox_filter(
     xmin, ymin, xmax, ymax = bbox.extent
     grown = Polygon.from_bbox((xmin - margin, ymin - margin, xmax + margin, ymax + margin))
     grown.srid = 4326
-    return (
-        queryset.filter(location__bboverlaps=grown)
-        .annotate(**{annotation: public_location_expression()})
-        .filter(**{f"{annotation}__intersects": bbox})
-    )
+    queryset = queryset.filter(location__bboverlaps=grown)
+    if annotation not in queryset.query.annotations:
+        queryset = queryset.annotate(**{annotation: public_location_expression()})
+    return queryset.filter(**{f"{annotation}__intersects": bbox})

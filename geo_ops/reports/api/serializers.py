@@ -1,6 +1,7 @@
 """Serializers of the reports API: thin, the rules live in services and selectors."""
 
 from rest_framework import serializers
+from rest_framework_gis.fields import GeometryField
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
 from layers.models import BranchMunicipality
@@ -61,8 +62,10 @@ class ReportCreatedSerializer(serializers.ModelSerializer):
 
 
 class ReportFeatureSerializer(GeoFeatureModelSerializer):
-    """A report as a public GeoJSON feature: no reporter contact, ever."""
+    """A report as a public GeoJSON feature: no reporter contact, ever, and the public location
+    (coarsened for sensitive categories: the view annotates it, see geo_ops.reports.privacy)."""
 
+    location = GeometryField(source="public_location", read_only=True)
     category = serializers.SlugRelatedField(slug_field="code", read_only=True)
     subcategory = serializers.SlugRelatedField(slug_field="code", read_only=True)
     branch = serializers.SlugRelatedField(slug_field="code", read_only=True)
@@ -92,8 +95,9 @@ class ReportFeatureSerializer(GeoFeatureModelSerializer):
 
 
 class ReportStaffFeatureSerializer(ReportFeatureSerializer):
-    """Staff with permission to view reporter contacts also get them."""
+    """Staff with permission to view reporter contacts also get them, and the exact location."""
 
+    location = GeometryField(read_only=True)
     reporter = serializers.SerializerMethodField()
 
     class Meta(ReportFeatureSerializer.Meta):

@@ -9,6 +9,7 @@ from rest_framework_gis.pagination import GeoJsonPagination
 
 from layers.selectors import branch_list
 
+from ..privacy import public_bbox_filter, public_location_expression, publicly_located
 from ..selectors import point_from_coordinates, report_public_queryset
 from ..services import Reporter, report_create
 from .filters import ReportFilter
@@ -23,6 +24,17 @@ from .serializers import (
 CONTACT_PERMISSION = "reports.view_reportercontact"
 
 
+class ReportBBoxFilter(InBBoxFilter):
+    """?in_bbox= on the location the caller may see: the public one for the public, so that
+    ever smaller boxes cannot narrow a coarsened report down to its exact point."""
+
+    def filter_queryset(self, request, queryset, view):
+        bbox = self.get_filter_bbox(request)
+        if bbox is None or view._sees_contacts():
+            return super().filter_queryset(request, queryset, view)
+        return public_bbox_filter(queryset, bbox)
+
+
 class ReportPagination(GeoJsonPagination):
     page_size = 100
     page_size_query_param = "page_size"
@@ -33,7 +45,7 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     """Citizen reports: POST to report a problem, GET to list them as GeoJSON."""
 
     pagination_class = ReportPagination
-    filter_backends = [DjangoFilterBackend, InBBoxFilter]
+    filter_backends = [DjangoFilterBackend, ReportBBoxFilter]
     filterset_class = ReportFilter
     bbox_filter_field = "location"
     bbox_filter_include_overlapping = True
@@ -44,8 +56,12 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def get_queryset(self):
         queryset = report_public_queryset()
         if self._sees_contacts():
-            queryset = queryset.select_related("contact")
-        return queryset
+            return queryset.select_related("contact")
+        # The public sees sensitive categories' locations coarsened (geo_ops.reports.privacy)
+        # and no report of a hidden category.
+        return queryset.filter(publicly_located()).annotate(
+            public_location=public_location_expression()
+        )
 
     def get_serializer_class(self):
         if self.action == "create":

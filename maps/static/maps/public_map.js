@@ -213,12 +213,20 @@
       clusters.zoomToShowLayer(marker, function () { marker.openPopup(); });
     }
 
+    // State for people reading the page's markup and for the browser tests: how many times
+    // the view asked for data, whether a request is under way, how many answers were drawn.
+    function mark(name, value) { document.body.setAttribute("data-map-" + name, String(value)); }
+    function counter(name) { return Number(document.body.getAttribute("data-map-" + name) || 0); }
+
     function load() {
       var category = filter.value;
       var view = map.getBounds();
+      mark("views", counter("views") + 1);
       if (loaded && loaded.category === category && loaded.bounds.contains(view)) {
+        mark("busy", 0);
         return; // every point of this view is on the map already; clusters follow the zoom
       }
+      mark("busy", 1);
       var bounds = view.pad(0.25);
       var bbox = [
         Math.max(bounds.getWest(), -180), Math.max(bounds.getSouth(), -90),
@@ -245,14 +253,17 @@
             loaded = null;
           }
           setStatus(labels.openReports.replace("%(n)s", numberFormat.format(data.total)));
-          document.body.setAttribute("data-map-mode", data.mode);
-          document.body.setAttribute("data-map-total", String(data.total));
+          mark("mode", data.mode);
+          mark("total", data.total);
+          mark("loads", counter("loads") + 1);
+          mark("busy", 0);
           focusReport();
         })
         .catch(function (error) {
           if (error.name === "AbortError") return;
           pending = null;
           setStatus(labels.loadFailed);
+          mark("busy", 0);
         });
     }
 
@@ -296,7 +307,7 @@
       }
     }
 
-    function choose(latlng) {
+    function choose(latlng, restoring) {
       latInput.value = latlng.lat.toFixed(6);
       lonInput.value = latlng.lng.toFixed(6);
       if (!chosen) {
@@ -306,6 +317,7 @@
       } else {
         chosen.setLatLng(latlng);
       }
+      if (restoring) return; // a page with the server's verdict on this location: keep it
       hint.textContent = labels.locationChosen;
       var fieldset = document.getElementById("field-location");
       fieldset.classList.remove("has-error");
@@ -353,14 +365,16 @@
     });
 
     if (config.chosenLocation) {
-      choose(L.latLng(config.chosenLocation.lat, config.chosenLocation.lon));
+      choose(L.latLng(config.chosenLocation.lat, config.chosenLocation.lon), true);
       map.setView(chosen.getLatLng(), Math.max(map.getZoom(), 15));
     } else if (config.focus) {
       map.setView([config.focus.lat, config.focus.lon], 17);
     }
     if (config.reportPanelOpen) openPanel();
     load();
+    GeoOpsPublicMap.map = map;
   }
 
-  window.GeoOpsPublicMap = { start: start };
+  var GeoOpsPublicMap = { start: start, map: null };
+  window.GeoOpsPublicMap = GeoOpsPublicMap;
 })();

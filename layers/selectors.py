@@ -21,6 +21,37 @@ def district_for_point(*, point: Point) -> District | None:
     return District.objects.filter(pieces__geom__intersects=point).order_by("id").first()
 
 
+def boundaries_for_point(*, point: Point) -> tuple[BranchMunicipality | None, int | None]:
+    """(branch municipality, district id) containing the point (WGS84), in one statement.
+
+    The live-intake join (bench/live_intake.py). Raw SQL through `boundary_join_sql` because the
+    ORM cannot put both LATERAL lookups in one statement; that also makes the single-report path
+    use the very join, and tie-break, of the set-based statements. One round trip instead of
+    two, and the branch comes back without `geom` (deferred): a coastline polygon is 100-250 kB
+    of WKB that intake never reads, and fetching and parsing it cost more than the join itself.
+    """
+    if point.srid and point.srid != 4326:
+        point = point.transform(4326, clone=True)
+    branch = next(
+        iter(
+            BranchMunicipality.objects.raw(
+                f"""
+                SELECT b.id, b.code, b.name_en, b.name_ar, b.population, b.updated_at,
+                       district_join.district_id AS district_join_id
+                FROM (SELECT ST_SetSRID(ST_MakePoint(%s, %s), 4326) AS point) AS p
+                {boundary_join_sql(point_sql="p.point")}
+                JOIN layers_branchmunicipality AS b ON b.id = branch_join.branch_id
+                """,
+                [point.x, point.y],
+            )
+        ),
+        None,
+    )
+    if branch is None:
+        return None, None
+    return branch, branch.district_join_id
+
+
 def branch_list() -> QuerySet[BranchMunicipality]:
     """All branch municipalities, by code."""
     return BranchMunicipality.objects.order_by("code")

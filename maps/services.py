@@ -1,5 +1,6 @@
 """Writes of the map pages: the public map's summary, and a report sent from the public map."""
 
+import hashlib
 import logging
 import threading
 import time
@@ -109,6 +110,28 @@ def public_map_summary_ensure() -> PublicMapSummary:
     return summary
 
 
+def _submission_key(submission_id, subcategory_code, location, description, photo) -> str | None:
+    """The idempotency key of a form submission: the form's id plus a digest of what it says.
+
+    The same form sent twice (a double click, a retried POST) gives the same key, so one report.
+    A browser's back button can bring the form back with its old id for a second, different
+    problem; the digest keeps that one from being taken for the first.
+    """
+    if not submission_id:
+        return None
+    digest = hashlib.sha256(
+        "\x1f".join(
+            [
+                subcategory_code,
+                f"{location.x:.6f},{location.y:.6f}",
+                description.strip(),
+                hashlib.sha256(photo.content).hexdigest() if photo else "",
+            ]
+        ).encode()
+    ).hexdigest()[:20]
+    return f"web:{submission_id[:64]}:{digest}"
+
+
 def web_report_submit(
     *,
     subcategory_code: str,
@@ -123,8 +146,9 @@ def web_report_submit(
 
     The photo, already checked and stripped of metadata, is written only with the report, in the
     same transaction: bad input stores neither. `submission_id` (a hidden field of the form)
-    makes a double-submitted form return the first report. `media_url_for(name)` turns the
-    stored file's name into the absolute URL kept in Report.media_url.
+    makes a double-submitted form return the first report (see _submission_key).
+    `media_url_for(url)` turns the stored file's URL into the absolute one kept in
+    Report.media_url.
     """
     location = point_from_coordinates(lon=lon, lat=lat)
     name = ""
@@ -141,10 +165,16 @@ def web_report_submit(
             channel=Channel.WEB,
             description=description,
             media_url=media_url,
-            idempotency_key=f"web:{submission_id}" if submission_id else None,
+            idempotency_key=_submission_key(
+                submission_id, subcategory_code, location, description, photo
+            ),
             actor_label="web:public-map",
         )
         if created and photo is not None:
             # Inside the transaction: if writing the file fails, the report is not stored.
-            default_storage.save(name, ContentFile(photo.content))
+            saved = default_storage.save(name, ContentFile(photo.content))
+            if saved != name:  # the storage renamed it (never expected: the name is a UUID)
+                url = default_storage.url(saved)
+                report.media_url = media_url_for(url) if media_url_for else url
+                report.save(update_fields=["media_url"])
     return report, created

@@ -132,6 +132,10 @@ def test_double_submitted_form_stores_one_report(client):
     assert first.status_code == second.status_code == 302
     assert first["Location"] == second["Location"]
     assert Report.objects.count() == 1
+    # The same form brought back (browser "back") for another problem is a new report.
+    third = client.post("/report/", {**data, "description": "Broken kerb two houses down"})
+    assert third.status_code == 302 and third["Location"] != first["Location"]
+    assert Report.objects.count() == 2
 
 
 @pytest.mark.parametrize(

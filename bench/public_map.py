@@ -43,7 +43,9 @@ PYTHON = sys.executable
 REPORTS = int(os.environ.get("BENCH_MAP_REPORTS", "1000000"))
 TARGET_USABLE_S = 2.0
 PAGE_LOADS = 5
-CHROMIUM = os.environ.get("GEO_OPS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("GEO_OPS_CHROMIUM") or next(
+    (p for p in map(shutil.which, ("chromium", "chromium-browser")) if p), "/usr/bin/chromium"
+)
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

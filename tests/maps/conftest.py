@@ -3,6 +3,7 @@ Chromium (the distribution's package, driven by Playwright; no browser download)
 
 import io
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,21 @@ from tests.conftest import BRANCHES_FIXTURE, CATEGORIES_FIXTURE
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "maps"
-CHROMIUM = os.environ.get("GEO_OPS_CHROMIUM", "/usr/bin/chromium")
+
+
+def _find_chromium() -> str:
+    """GEO_OPS_CHROMIUM, else the distribution's Chromium (Debian: chromium, Ubuntu:
+    chromium-browser); never a browser downloaded by Playwright."""
+    if os.environ.get("GEO_OPS_CHROMIUM"):
+        return os.environ["GEO_OPS_CHROMIUM"]
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return "/usr/bin/chromium"
+
+
+CHROMIUM = _find_chromium()
 # Flags for a sandbox-less container and a browser that must not call home (update checks,
 # sync, field trials): every request it makes is the page's own.
 CHROMIUM_ARGS = [

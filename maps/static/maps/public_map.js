@@ -171,6 +171,18 @@
 
     function setStatus(text) { statusBox.textContent = text; }
 
+    // The data covers a margin around the view; the count is of the view itself.
+    var shown = null;
+    function countInView() {
+      if (!shown) return;
+      var view = map.getBounds();
+      var n = 0;
+      shown.forEach(function (item) {
+        if (view.contains([item.lat, item.lon])) n += item.n || 1;
+      });
+      setStatus(labels.openReports.replace("%(n)s", numberFormat.format(n)));
+    }
+
     function showPoints(points) {
       clusters.clearLayers();
       markersByTracking = {};
@@ -223,6 +235,7 @@
       var view = map.getBounds();
       mark("views", counter("views") + 1);
       if (loaded && loaded.category === category && loaded.bounds.contains(view)) {
+        countInView();
         mark("busy", 0);
         return; // every point of this view is on the map already; clusters follow the zoom
       }
@@ -252,7 +265,8 @@
             showCells(data.cells);
             loaded = null;
           }
-          setStatus(labels.openReports.replace("%(n)s", numberFormat.format(data.total)));
+          shown = data.mode === "points" ? data.points : data.cells;
+          countInView();
           mark("mode", data.mode);
           mark("total", data.total);
           mark("loads", counter("loads") + 1);

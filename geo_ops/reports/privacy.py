@@ -4,17 +4,22 @@ A category's `public_visibility` decides: "exact" shows the stored point, "coars
 100 m grid (so a shop or a home cannot be singled out from a food-hygiene report), "hidden" shows
 no location at all. The stricter of the category's and the subcategory's level applies.
 
-Every public output (the public map and its data endpoints, the public reports API) must take
-locations from `public_location_expression()`, and must filter by area on that expression too:
-a bounding-box filter on the exact point would let a caller narrow a coarsened report down to its
-exact position with ever smaller boxes. `public_bbox_filter()` does both halves cheaply.
+Free text follows the location: a coarsened report's description or address could name the shop
+its location hides, so the public sees them only for exact-location categories
+(`public_text_expression()`).
+
+Every public output (the public map and its data endpoints, the public reports API, Open311)
+must take locations from `public_location_expression()`, and must filter by area on that
+expression too: a bounding-box filter on the exact point would let a caller narrow a coarsened
+report down to its exact position with ever smaller boxes. `public_bbox_filter()` does both
+halves cheaply.
 """
 
 from django.conf import settings
 from django.contrib.gis.db.models import PointField
 from django.contrib.gis.db.models.functions import SnapToGrid, Transform
 from django.contrib.gis.geos import Polygon
-from django.db.models import Case, F, Q, QuerySet, Value, When
+from django.db.models import Case, F, Q, QuerySet, TextField, Value, When
 
 from .models import PublicVisibility
 
@@ -48,6 +53,20 @@ def public_location_expression(field: str = "location", prefix: str = "") -> Cas
         When(_visibility_is(PublicVisibility.COARSE, prefix), then=coarse),
         default=location,
         output_field=PointField(srid=4326),
+    )
+
+
+def public_text_expression(field: str, prefix: str = "") -> Case:
+    """A free-text field of the report (description, address) as the public may see it: the
+    text itself for exact-location categories, empty otherwise."""
+    return Case(
+        When(
+            _visibility_is(PublicVisibility.HIDDEN, prefix)
+            | _visibility_is(PublicVisibility.COARSE, prefix),
+            then=Value(""),
+        ),
+        default=F(f"{prefix}{field}"),
+        output_field=TextField(),
     )
 
 

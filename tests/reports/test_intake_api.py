@@ -226,3 +226,23 @@ def test_openapi_schema_describes_the_api(client):
     assert response.status_code == 200
     schema = json.loads(response.content)
     assert "/api/v1/reports/" in schema["paths"] and "post" in schema["paths"]["/api/v1/reports/"]
+
+
+def test_sensitive_category_is_coarsened_and_its_text_withheld_for_the_public(client):
+    lon, lat = 50.10316, 26.44237
+    body = valid_body(
+        category="food_hygiene", location={"type": "Point", "coordinates": [lon, lat]}
+    )
+    body["description"] = "Al-Noor Bakery, back door"
+    report_id = post(client, body).json()["id"]
+    public = client.get(f"{REPORTS}{report_id}/").json()
+    assert public["properties"]["description"] == ""
+    assert "Al-Noor" not in client.get(REPORTS).content.decode()
+    assert public["geometry"]["coordinates"] != pytest.approx([lon, lat], abs=1e-6)
+
+    staff = User.objects.create_user("inspector", password="pw-123-xyz")
+    staff.user_permissions.add(Permission.objects.get(codename="view_reportercontact"))
+    client.force_login(User.objects.get(pk=staff.pk))
+    exact = client.get(f"{REPORTS}{report_id}/").json()
+    assert exact["properties"]["description"] == "Al-Noor Bakery, back door"
+    assert exact["geometry"]["coordinates"] == pytest.approx([lon, lat])

@@ -26,6 +26,7 @@ from geo_ops.reports.models import (
 from geo_ops.reports.open311 import params
 from geo_ops.reports.open311.selectors import api_key_hash
 from geo_ops.reports.open311.services import api_key_create
+from geo_ops.reports.privacy import public_location_expression
 from geo_ops.reports.services import Reporter, report_create
 from tests.conftest import DAMMAM_CORNICHE, KHOBAR_CENTRE, OPEN_GULF
 
@@ -629,8 +630,11 @@ def test_sensitive_category_locations_are_coarsened(client, api_key):
     form = valid_form(api_key, service_code="food_hygiene", lat=str(lat), long=str(lon))
     (created,) = post_form(client, form).json()
     (item,) = client.get(f"{BASE}/requests/{created['service_request_id']}.json").json()
-    assert (item["lat"], item["long"]) == (26.442, 50.103)
-    assert item["address"] == ""
+    # Snapped to the 100 m grid of the metric CRS, as on the public map and the REST API.
+    coarse = Report.objects.annotate(p=public_location_expression()).get().p
+    assert (item["lat"], item["long"]) == (coarse.y, coarse.x)
+    assert (item["lat"], item["long"]) != pytest.approx((lat, lon), abs=1e-6)
+    assert item["address"] == "" and item["description"] == ""
     # Stored exactly; only the public view is coarsened.
     stored = Report.objects.get().location
     assert (stored.y, stored.x) == pytest.approx((lat, lon))

@@ -35,10 +35,9 @@ class ReportIntakeSerializer(serializers.Serializer):
         location = attrs.get("location")
         if location is not None:
             if not isinstance(location, dict) or location.get("type") != "Point":
+                example = '{"type": "Point", "coordinates": [lon, lat]}'
                 raise serializers.ValidationError(
-                    {
-                        "location": 'Must be a GeoJSON Point: {"type": "Point", "coordinates": [lon, lat]}.'
-                    }
+                    {"location": f"Must be a GeoJSON Point: {example}."}
                 )
             coordinates = location.get("coordinates")
             if not isinstance(coordinates, list | tuple) or len(coordinates) != 2:
@@ -66,6 +65,7 @@ class ReportFeatureSerializer(GeoFeatureModelSerializer):
     (coarsened for sensitive categories: the view annotates it, see geo_ops.reports.privacy)."""
 
     location = GeometryField(source="public_location", read_only=True)
+    description = serializers.CharField(source="public_description", read_only=True)
     category = serializers.SlugRelatedField(slug_field="code", read_only=True)
     subcategory = serializers.SlugRelatedField(slug_field="code", read_only=True)
     branch = serializers.SlugRelatedField(slug_field="code", read_only=True)
@@ -98,6 +98,7 @@ class ReportStaffFeatureSerializer(ReportFeatureSerializer):
     """Staff with permission to view reporter contacts also get them, and the exact location."""
 
     location = GeometryField(read_only=True)
+    description = serializers.CharField(read_only=True)
     reporter = serializers.SerializerMethodField()
 
     class Meta(ReportFeatureSerializer.Meta):

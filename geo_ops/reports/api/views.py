@@ -9,7 +9,12 @@ from rest_framework_gis.pagination import GeoJsonPagination
 
 from layers.selectors import branch_list
 
-from ..privacy import public_bbox_filter, public_location_expression, publicly_located
+from ..privacy import (
+    public_bbox_filter,
+    public_location_expression,
+    public_text_expression,
+    publicly_located,
+)
 from ..selectors import point_from_coordinates, report_public_queryset
 from ..services import Reporter, report_create
 from .filters import ReportFilter
@@ -60,7 +65,8 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         # The public sees sensitive categories' locations coarsened (geo_ops.reports.privacy)
         # and no report of a hidden category.
         return queryset.filter(publicly_located()).annotate(
-            public_location=public_location_expression()
+            public_location=public_location_expression(),
+            public_description=public_text_expression("description"),
         )
 
     def get_serializer_class(self):

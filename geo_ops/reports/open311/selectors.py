@@ -7,6 +7,7 @@ from datetime import datetime
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from ..models import FINAL_STATUSES, ApiKey, Category, Report, ReportEvent
+from ..privacy import public_location_expression, public_text_expression
 from ..selectors import report_public_queryset
 
 
@@ -57,7 +58,12 @@ def request_queryset() -> QuerySet[Report]:
         .order_by("-created_at", "-id")
         .values("note")[:1]
     )
-    return report_public_queryset().annotate(status_notes=Subquery(latest_note))
+    return report_public_queryset().annotate(
+        status_notes=Subquery(latest_note),
+        public_location=public_location_expression(),
+        public_description=public_text_expression("description"),
+        public_address=public_text_expression("address"),
+    )
 
 
 def request_list(*, filters: RequestFilters, offset: int, limit: int) -> list[Report]:

@@ -7,13 +7,11 @@ from django.utils import timezone
 
 from layers.models import BranchMunicipality
 
-from ..models import FINAL_STATUSES, Category, PublicVisibility, Report
+from ..models import FINAL_STATUSES, Category, Report
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 # When this API's behaviour last changed (the spec's "changeset"); bump on changes.
 CHANGESET = "2026-11-28T00:00:00+03:00"
-# About 100 m: 0.001 degree is 111 m of latitude and 100 m of longitude at 26 N.
-COARSE_DECIMALS = 3
 
 
 def _datetime(value: datetime | None) -> str | None:
@@ -72,18 +70,6 @@ def _branch_name(branch: BranchMunicipality | None, language: str) -> str:
     return (branch.name_ar if language == "ar" else "") or branch.name_en
 
 
-def _public_location(report: Report) -> tuple[float | None, float | None, str]:
-    """(lat, long, address) as the public may see them, per the category's visibility."""
-    visibility = (report.subcategory or report.category).public_visibility
-    if visibility == PublicVisibility.HIDDEN:
-        return None, None, ""
-    lat, lon = report.location.y, report.location.x
-    if visibility == PublicVisibility.COARSE:
-        # Snapped so that a reported shop cannot be singled out; the address would name it.
-        return round(lat, COARSE_DECIMALS), round(lon, COARSE_DECIMALS), ""
-    return lat, lon, report.address
-
-
 def request_dict(*, report: Report, language: str) -> dict:
     """A service request for the public: never any reporter contact data.
 
@@ -91,21 +77,22 @@ def request_dict(*, report: Report, language: str) -> dict:
     `status_notes` annotation loaded).
     """
     service = report.subcategory or report.category
-    lat, lon, address = _public_location(report)
+    # Location and free text as the public may see them (geo_ops.reports.privacy).
+    location = report.public_location
     return {
         "service_request_id": report.tracking_number,
         "status": "closed" if report.status in FINAL_STATUSES else "open",
         "status_notes": report.status_notes or "",
         "service_name": service.name(language),
         "service_code": service.code,
-        "description": report.description,
+        "description": report.public_description,
         "agency_responsible": _branch_name(report.branch, language),
         "requested_datetime": _datetime(report.created_at),
         "updated_datetime": _datetime(report.updated_at),
         "expected_datetime": _datetime(report.due_at),
-        "address": address,
-        "lat": lat,
-        "long": lon,
+        "address": report.public_address,
+        "lat": location.y if location else None,
+        "long": location.x if location else None,
         "media_url": report.media_url,
     }
 

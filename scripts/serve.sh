@@ -38,6 +38,7 @@ cat <<URLS
 URLS
 # gunicorn, not runserver: the same multi-process server as production and the live-intake
 # benchmark, so the demo shows real behaviour (persistent connections, concurrent workers).
-exec "$VENV/bin/gunicorn" geo_ops.wsgi:application \
+# The server options live in geo_ops/settings/gunicorn.py (threaded workers, as measured).
+exec "$VENV/bin/gunicorn" -c python:geo_ops.settings.gunicorn geo_ops.wsgi:application \
     --bind "$HOST:$PORT" --workers "$WORKERS" \
     --access-logfile - --graceful-timeout 5 --timeout 60

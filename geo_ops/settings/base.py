@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "layers",
     "geo_ops.reports",
+    "fieldteams",
     "maps",
 ]
 

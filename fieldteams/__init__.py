@@ -1,0 +1,1 @@
+"""Field organisation: departments, crews, shifts, the business calendar, dispatch and routes."""

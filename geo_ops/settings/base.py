@@ -23,6 +23,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.gis",
     "rest_framework",
+    "rest_framework.authtoken",
     "rest_framework_gis",
     "django_filters",
     "drf_spectacular",
@@ -107,6 +108,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.BasicAuthentication",
+        # Crew phones and partner systems: `Authorization: Token <key>`.
+        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -130,6 +133,36 @@ GEO_OPS_DESCRIPTION_MAX_CHARS = 4000
 # Basemap tiles for every map page (a setting so an offline deployment can point at its own).
 GEO_OPS_TILE_URL = env("GEO_OPS_TILE_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png")
 GEO_OPS_TILE_ATTRIBUTION = env("GEO_OPS_TILE_ATTRIBUTION", default="© OpenStreetMap contributors")
+
+# --- fieldteams: business calendar and dispatch ---------------------------------------------
+# The BusinessCalendar (code) on whose working time SLA clocks run; edited in the admin, cached
+# per process for this many seconds (fieldteams/calendar.py).
+GEO_OPS_BUSINESS_CALENDAR = env("GEO_OPS_BUSINESS_CALENDAR", default="default")
+GEO_OPS_BUSINESS_CALENDAR_CACHE_SECONDS = env.int(
+    "GEO_OPS_BUSINESS_CALENDAR_CACHE_SECONDS", default=300
+)
+# Dispatch cost of a crew (lower wins; fieldteams/dispatch.py documents the score): per open job,
+# per open job falling due before the new one, per kilometre from the depot or nearest open job.
+GEO_OPS_DISPATCH_WEIGHTS = {"open_job": 1.0, "due_earlier": 1.0, "km": 0.5}
+# Intake dispatches in the same request; off only for benchmarks and bulk loads.
+GEO_OPS_DISPATCH_ON_INTAKE = env.bool("GEO_OPS_DISPATCH_ON_INTAKE", default=True)
+
+# --- Celery: heavy and periodic work (re-dispatch, overdue escalation) -------------------------
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_ACKS_LATE = True
+CELERY_BEAT_SCHEDULE = {
+    "escalate-overdue": {
+        "task": "fieldteams.tasks.escalate_overdue",
+        "schedule": env.float("GEO_OPS_ESCALATE_EVERY_SECONDS", default=300.0),
+    },
+    "dispatch-backlog": {
+        "task": "fieldteams.tasks.dispatch_backlog",
+        "schedule": env.float("GEO_OPS_DISPATCH_BACKLOG_EVERY_SECONDS", default=900.0),
+    },
+}
 
 # GDAL < 3.9 (Debian 12 ships 3.6) cannot block network access from spatial references; geo_ops
 # only reads boundary files an administrator chose, so the warning is acknowledged here.

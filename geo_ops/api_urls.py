@@ -1,6 +1,6 @@
 """The v1 REST API router."""
 
-from django.urls import path
+from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from geo_ops.reports.api.stats import AnnualStatisticsView
@@ -11,5 +11,9 @@ router.register("reports", ReportViewSet, basename="report")
 router.register("branches", BranchViewSet, basename="branch")
 urlpatterns = [
     path("stats/annual/", AnnualStatisticsView.as_view(), name="stats-annual"),
+    # Planners: hotspot layers, KPIs and their exports (maps.hotspots).
+    path("", include("maps.hotspots.api_urls")),
+    # Field crews' jobs and supervisors' queue (fieldteams).
+    path("", include("fieldteams.api.urls")),
     *router.urls,
 ]

@@ -76,6 +76,22 @@ class Category(models.Model):
     default_priority = models.PositiveSmallIntegerField(
         choices=Priority.choices, default=Priority.NORMAL
     )
+    # db_default too: the fixture and set-based INSERTs may leave these out.
+    duplicate_window_hours = models.PositiveIntegerField(
+        default=168,
+        db_default=168,
+        help_text="Only open reports received within this many hours can be duplicated",
+    )
+    proof_radius_m = models.PositiveIntegerField(
+        default=200,
+        db_default=200,
+        help_text="A crew completing the job farther than this from the report is flagged",
+    )
+    callback_phone_for_crews = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Crews may see the reporter's phone number to call back (nothing else)",
+    )
     sort_order = models.PositiveSmallIntegerField(default=0)
     active = models.BooleanField(default=True)
 
@@ -192,6 +208,17 @@ class Report(models.Model):
     updated_at = models.DateTimeField(db_default=Now())
     closed_at = models.DateTimeField(null=True, blank=True)
     due_at = models.DateTimeField(null=True, blank=True)
+    # Crowd signal: a report of the same problem within the category's radius and time window
+    # is stored as a duplicate of the open original, whose count (and priority) grows instead.
+    duplicate_of = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="duplicates",
+        db_index=False,
+    )
+    duplicate_count = models.PositiveIntegerField(default=0, db_default=0)
 
     objects = ReportQuerySet.as_manager()
 
@@ -202,6 +229,12 @@ class Report(models.Model):
             BrinIndex(fields=["created_at"], name="reports_created_brin"),
             models.Index(fields=["branch", "category", "status"], name="reports_branch_cat_status"),
             models.Index(fields=["category", "status"], name="reports_category_status"),
+            # Partial: only duplicates are in it, so imports and ordinary intake pay nothing.
+            models.Index(
+                fields=["duplicate_of"],
+                name="reports_duplicate_of",
+                condition=Q(duplicate_of__isnull=False),
+            ),
         ]
         constraints = [
             # Partial unique indexes: rows without a key cost nothing in them.
@@ -244,6 +277,10 @@ class EventKind(models.TextChoices):
     STATUS_CHANGED = "status_changed", _("Status changed")
     REJOINED = "rejoined", _("Branch changed by a boundary update")
     NOTE = "note", _("Note")
+    DISPATCHED = "dispatched", _("Dispatched")
+    JOB_UPDATE = "job_update", _("Field work update")
+    ESCALATED = "escalated", _("Escalated")
+    REPORTED_AGAIN = "reported_again", _("Reported again")
 
 
 class ReportEvent(models.Model):

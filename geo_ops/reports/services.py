@@ -1,5 +1,6 @@
 """Writes of the report core: intake."""
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -7,14 +8,24 @@ from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from layers.selectors import boundaries_for_point
 
 from .errors import OUTSIDE_SERVICE_AREA, IntakeError
-from .models import Category, Channel, EventKind, Report, ReporterContact, ReportEvent, Status
+from .models import (
+    OPEN_STATUSES,
+    Category,
+    Channel,
+    EventKind,
+    Priority,
+    Report,
+    ReporterContact,
+    ReportEvent,
+    Status,
+)
 from .selectors import category_resolve
 
 
@@ -30,9 +41,119 @@ class Reporter:
         return bool(self.name or self.phone or self.email)
 
 
-def sla_due_at(*, category: Category, received_at: datetime) -> datetime:
-    """When a report of this (sub)category is due: its SLA hours after receipt."""
-    return received_at + timedelta(hours=category.sla_hours)
+def crowd_priority(*, base: int, reports: int) -> int:
+    """Priority of a problem that `reports` citizens reported: the category's level, one level
+    higher for every doubling of the reports (2, 4, 8, ...), at most urgent."""
+    bonus = max(reports, 1).bit_length() - 1
+    return min(Priority.URGENT, base + bonus)
+
+
+# A report of the same problem: same category (and the same subcategory unless either has
+# none), open, received within the category's window, within its radius. Raw SQL because the
+# radius is metres: ST_DWithin on geography (the spheroid), which cannot use the geometry GiST
+# index by itself, so a bounding box in degrees grown to more than the radius (`&&` with
+# ST_Expand, which the index answers) narrows the rows first. The nearest such report is the
+# original; FOR UPDATE holds it while its count grows.
+DUPLICATE_SQL = """
+SELECT r.id FROM reports_report AS r
+WHERE r.location && ST_Expand(ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), %(dx)s, %(dy)s)
+  AND ST_DWithin(
+        r.location::geography,
+        ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography,
+        %(radius)s)
+  AND r.category_id = %(category)s
+  AND (r.subcategory_id = %(subcategory)s OR r.subcategory_id IS NULL OR %(subcategory)s IS NULL)
+  AND r.status IN %(open)s
+  AND r.created_at >= %(since)s
+ORDER BY ST_Distance(
+        r.location::geography, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography),
+    r.created_at, r.id
+LIMIT 1
+FOR UPDATE OF r
+"""
+
+
+def _degrees_margin(*, radius_m: float, lat: float) -> tuple[float, float]:
+    """(dx, dy) in degrees that surely exceed `radius_m` around latitude `lat`.
+
+    A degree of latitude is at least 110.5 km; a degree of longitude is 111.3 km * cos(lat).
+    The 10 % headroom covers the ellipsoid and rounding; the exact test is ST_DWithin's.
+    """
+    dy = radius_m * 1.1 / 110_500
+    dx = radius_m * 1.1 / (111_320 * max(math.cos(math.radians(min(abs(lat) + dy, 89.9))), 1e-6))
+    return dx, dy
+
+
+def duplicate_original_for(
+    *,
+    category: Category,
+    subcategory: Category | None,
+    location: Point,
+    received_at: datetime,
+) -> Report | None:
+    """The open report this one would duplicate, locked for update, or None."""
+    specific = subcategory or category
+    radius = specific.duplicate_radius_m
+    if not radius:
+        return None
+    dx, dy = _degrees_margin(radius_m=radius, lat=location.y)
+    params = {
+        "lon": location.x,
+        "lat": location.y,
+        "dx": dx,
+        "dy": dy,
+        "radius": radius,
+        "category": category.pk,
+        "subcategory": subcategory.pk if subcategory else None,
+        "open": tuple(str(status) for status in OPEN_STATUSES),
+        "since": received_at - timedelta(hours=specific.duplicate_window_hours),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(DUPLICATE_SQL, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return Report.objects.only("id", "tracking_number", "status", "priority").get(pk=row[0])
+
+
+def report_reported_again(
+    *, original: Report, duplicate: Report, base_priority: int, actor_label: str, actor=None
+) -> Report:
+    """Count `duplicate` (and its own duplicates) on `original` and raise its priority by the
+    crowd rule; writes an internal audit event on the original."""
+    added = 1 + (duplicate.duplicate_count or 0)
+    # One UPDATE, so that concurrent duplicates add up; the priority never goes down (an
+    # overdue escalation or a supervisor may have raised it further).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """UPDATE reports_report
+            SET duplicate_count = duplicate_count + %(added)s, updated_at = now(),
+                priority = GREATEST(priority, LEAST(%(urgent)s,
+                    %(base)s + floor(log(2, duplicate_count + %(added)s + 1))::int))
+            WHERE id = %(id)s RETURNING duplicate_count, priority""",
+            {
+                "added": added,
+                "urgent": int(Priority.URGENT),
+                "base": base_priority,
+                "id": original.pk,
+            },
+        )
+        original.duplicate_count, original.priority = cursor.fetchone()
+    ReportEvent.objects.create(
+        report=original,
+        actor=actor,
+        actor_label=actor_label,
+        kind=EventKind.REPORTED_AGAIN,
+        note=f"Reported again as {duplicate.tracking_number}; "
+        f"{original.duplicate_count + 1} reports, priority {original.priority}",
+        public=False,
+        data={
+            "duplicate": duplicate.tracking_number,
+            "reports": original.duplicate_count + 1,
+            "priority": original.priority,
+        },
+    )
+    return original
 
 
 def _validate_text(*, description: str, address: str, reporter: Reporter, channel: str) -> None:
@@ -154,6 +275,9 @@ def _report_store(
 
     received_at = timezone.now()
     specific = subcategory or category
+    original = duplicate_original_for(
+        category=category, subcategory=subcategory, location=location, received_at=received_at
+    )
     report = Report(
         category=category,
         subcategory=subcategory,
@@ -162,27 +286,63 @@ def _report_store(
         description=description,
         media_url=media_url,
         channel=channel,
-        status=Status.NEW,
+        status=Status.DUPLICATE if original else Status.NEW,
         priority=specific.default_priority,
         branch=branch,
         district_id=district_id,
         idempotency_key=idempotency_key,
         created_at=received_at,
         updated_at=received_at,
-        due_at=sla_due_at(category=specific, received_at=received_at),
+        duplicate_of=original,
+        duplicate_count=0,
     )
     report.save(force_insert=True)
     if reporter:
         ReporterContact.objects.create(
             report=report, name=reporter.name, phone=reporter.phone, email=reporter.email
         )
-    ReportEvent.objects.create(
+    created = ReportEvent(
         report=report,
         actor=actor,
         actor_label=actor_label,
         kind=EventKind.CREATED,
-        to_status=Status.NEW,
+        to_status=report.status,
         note="Report received",
         data={"channel": channel, "branch": branch.code},
+    )
+    if original is None:
+        created.save(force_insert=True)
+        # The one call into fieldteams: the SLA clock on the business calendar and the crew,
+        # within this request and transaction (fieldteams/services.py).
+        if settings.GEO_OPS_DISPATCH_ON_INTAKE:
+            from fieldteams.services import report_dispatch
+
+            report_dispatch(report=report)
+        return report, True
+
+    # A duplicate: no new job. The reporter follows the original (its tracking number is in
+    # the response and on this report's track page); the original counts one more report.
+    created.data["duplicate_of"] = original.tracking_number
+    ReportEvent.objects.bulk_create(
+        [
+            created,
+            ReportEvent(
+                report=report,
+                actor=actor,
+                actor_label=actor_label,
+                kind=EventKind.STATUS_CHANGED,
+                from_status=Status.NEW,
+                to_status=Status.DUPLICATE,
+                note=f"Already reported as {original.tracking_number}: follow that report.",
+                data={"duplicate_of": original.tracking_number},
+            ),
+        ]
+    )
+    report_reported_again(
+        original=original,
+        duplicate=report,
+        base_priority=specific.default_priority,
+        actor_label=actor_label,
+        actor=actor,
     )
     return report, True

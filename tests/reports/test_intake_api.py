@@ -1,12 +1,12 @@
 """POST/GET /api/v1/reports/ and /api/v1/branches/: intake, validation, idempotency, privacy."""
 
 import json
-from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
+from fieldteams.calendar import working_calendar
 from geo_ops.reports.models import Category, Report, ReporterContact, ReportEvent
 from tests.conftest import DAMMAM_CORNICHE, KHOBAR_CENTRE, OPEN_GULF
 
@@ -49,7 +49,10 @@ def test_post_creates_joins_and_audits(client):
     report = Report.objects.get(pk=body["id"])
     pothole = Category.objects.get(code="pothole")
     assert report.category.code == "roads_networks" and report.subcategory == pothole
-    assert report.due_at - report.created_at == timedelta(hours=pothole.sla_hours)
+    # The SLA runs in working time on the business calendar (fieldteams.calendar).
+    assert report.due_at == working_calendar().add_working_hours(
+        report.created_at, pothole.sla_hours
+    )
     assert report.priority == pothole.default_priority
     assert report.location.coords == pytest.approx(DAMMAM_CORNICHE)
     assert ReporterContact.objects.get(report=report).phone == SECRET_PHONE

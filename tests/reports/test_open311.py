@@ -13,6 +13,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from fieldteams.calendar import working_calendar
 from geo_ops.reports.models import (
     ApiKey,
     Category,
@@ -276,7 +277,10 @@ def test_post_creates_the_report_and_it_reads_back_in_both_formats(client, api_k
     assert parse_datetime(item["requested_datetime"]) == report.created_at.replace(microsecond=0)
     assert parse_datetime(item["updated_datetime"]) == report.updated_at.replace(microsecond=0)
     assert parse_datetime(item["expected_datetime"]) == report.due_at.replace(microsecond=0)
-    assert report.due_at == report.created_at + timedelta(hours=report.subcategory.sla_hours)
+    # The SLA runs in working time on the business calendar (fieldteams.calendar).
+    assert report.due_at == working_calendar().add_working_hours(
+        report.created_at, report.subcategory.sla_hours
+    )
     assert item["address"] == "King Abdullah Road"
     assert (item["long"], item["lat"]) == pytest.approx(DAMMAM_CORNICHE)
     assert item["media_url"] == report.media_url

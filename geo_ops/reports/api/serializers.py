@@ -53,11 +53,39 @@ class ReportIntakeSerializer(serializers.Serializer):
 
 
 class ReportCreatedSerializer(serializers.ModelSerializer):
+    """The intake response. A report of a problem already reported nearby is stored with status
+    "duplicate": `duplicate_of` then names the original, whose tracking number is the one to
+    follow (`follow_tracking_number`; for other reports it is the report's own)."""
+
     branch = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    duplicate_of = serializers.SlugRelatedField(
+        slug_field="tracking_number",
+        read_only=True,
+        help_text="tracking number of the open report this one duplicates, else null",
+    )
+    follow_tracking_number = serializers.SerializerMethodField(
+        help_text="the tracking number to follow: the original's for a duplicate"
+    )
 
     class Meta:
         model = Report
-        fields = ["id", "tracking_number", "branch", "status", "due_at", "created_at"]
+        fields = [
+            "id",
+            "tracking_number",
+            "branch",
+            "status",
+            "due_at",
+            "created_at",
+            "duplicate_of",
+            "follow_tracking_number",
+        ]
+
+    def get_follow_tracking_number(self, report) -> str:
+        return (
+            report.duplicate_of.tracking_number
+            if report.duplicate_of_id
+            else (report.tracking_number)
+        )
 
 
 class ReportFeatureSerializer(GeoFeatureModelSerializer):

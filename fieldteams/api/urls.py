@@ -1,0 +1,26 @@
+"""Crew and supervisor endpoints, under /api/v1/."""
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("crew/jobs/", views.CrewJobsView.as_view(), name="crew-jobs"),
+    path("crew/jobs/<int:pk>/", views.CrewJobView.as_view(), name="crew-job"),
+    path(
+        "crew/jobs/<int:pk>/transition/",
+        views.CrewJobTransitionView.as_view(),
+        name="crew-job-transition",
+    ),
+    path("supervisor/queue/", views.SupervisorQueueView.as_view(), name="supervisor-queue"),
+    path(
+        "supervisor/reports/<int:pk>/<slug:action>/",
+        views.SupervisorActionView.as_view(),
+        name="supervisor-report-action",
+    ),
+    path(
+        "supervisor/flags/<int:pk>/resolve/",
+        views.SupervisorFlagResolveView.as_view(),
+        name="supervisor-flag-resolve",
+    ),
+]

@@ -43,7 +43,7 @@ class HotspotFilters:
     date_to: datetime
     category: Category | None = None
     branch: BranchMunicipality | None = None
-    min_count: int = 1
+    min_count: int = 0
     bins: tuple[int, ...] | None = None
     resolution: int = field(default_factory=lambda: conf.get("GEO_OPS_HOTSPOT_H3_RESOLUTION"))
     fdr: bool = False
@@ -79,7 +79,10 @@ def _local_midnight(day: date) -> datetime:
 
 def _moment(field_name: str, value: str, *, end: bool) -> datetime:
     """A date (the day's start, or the next day's start for an inclusive end) or a date-time."""
-    day = parse_date(value) if len(value) == 10 else None
+    try:
+        day = parse_date(value) if len(value) == 10 else None
+    except ValueError:
+        raise FilterError(field_name, str(_("not a valid date"))) from None
     if day is not None:
         return _local_midnight(day + timedelta(days=1) if end else day)
     try:
@@ -111,12 +114,12 @@ def _flag(params, name: str) -> bool:
     raise FilterError(name, str(_("expected true or false")))
 
 
-def _positive_int(params, name: str, default: int) -> int:
+def _count(params, name: str, default: int) -> int:
     value = str(params.get(name, "")).strip()
     if not value:
         return default
-    if not value.isdigit() or int(value) < 1:
-        raise FilterError(name, str(_("expected a whole number of at least 1")))
+    if not value.isdigit():
+        raise FilterError(name, str(_("expected a whole number, 0 or more")))
     return int(value)
 
 
@@ -181,7 +184,7 @@ def filters_from_params(params) -> HotspotFilters:
         date_to=date_to,
         category=category,
         branch=branch,
-        min_count=_positive_int(params, "min_count", 1),
+        min_count=_count(params, "min_count", 0),
         bins=bins,
         resolution=resolution,
         fdr=_flag(params, "fdr"),

@@ -13,5 +13,7 @@ urlpatterns = [
     path("stats/annual/", AnnualStatisticsView.as_view(), name="stats-annual"),
     # Planners: hotspot layers, KPIs and their exports (maps.hotspots).
     path("", include("maps.hotspots.api_urls")),
+    # Field crews' jobs and supervisors' queue (fieldteams).
+    path("", include("fieldteams.api.urls")),
     *router.urls,
 ]

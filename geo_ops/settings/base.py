@@ -162,6 +162,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "fieldteams.tasks.dispatch_backlog",
         "schedule": env.float("GEO_OPS_DISPATCH_BACKLOG_EVERY_SECONDS", default=900.0),
     },
+    # Hotspot layers of the planner dashboard's default view (maps/hotspots/tasks.py).
+    "hotspots-recompute": {
+        "task": "maps.hotspots.tasks.recompute",
+        "schedule": env.float("GEO_OPS_HOTSPOT_RECOMPUTE_EVERY_SECONDS", default=3600.0),
+    },
 }
 
 # GDAL < 3.9 (Debian 12 ships 3.6) cannot block network access from spatial references; geo_ops

@@ -36,8 +36,6 @@ DEFAULTS = {
     # Kernel density heatmap: Gaussian bandwidth in metres and the largest image edge in pixels.
     "GEO_OPS_HOTSPOT_KDE_BANDWIDTH_M": 300,
     "GEO_OPS_HOTSPOT_KDE_MAX_PX": 1024,
-    # Periodic recomputation (maps.hotspots.tasks): seconds between runs of the default layers.
-    "GEO_OPS_HOTSPOT_RECOMPUTE_SECONDS": 3600,
 }
 
 

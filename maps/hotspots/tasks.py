@@ -2,11 +2,13 @@
 
 `hotspots_recompute()` computes the clusters and the Gi* hexagons at every configured resolution
 for the default period (all categories, all branches), so the dashboard and the API find a
-current stored run instead of computing one on the first request. It is a Celery task when Celery
-is installed (scheduled every GEO_OPS_HOTSPOT_RECOMPUTE_SECONDS by `beat_schedule()` below, which
-the Celery app adds to its beat schedule); without Celery, run `manage.py compute_hotspots` from
-cron.
+current stored run instead of computing one on the first request. It runs as the Celery
+task, `maps.hotspots.tasks.recompute`, in settings.CELERY_BEAT_SCHEDULE (every
+GEO_OPS_HOTSPOT_RECOMPUTE_EVERY_SECONDS, default an hour); `manage.py compute_hotspots` does the
+same from a shell or cron.
 """
+
+from celery import shared_task
 
 from .clusters import hotspot_clusters_current
 from .conf import get
@@ -26,21 +28,7 @@ def hotspots_recompute() -> dict:
     return runs
 
 
-def beat_schedule() -> dict:
-    """The entry for Celery beat: `app.conf.beat_schedule.update(beat_schedule())`."""
-    return {
-        "maps-hotspots-recompute": {
-            "task": "maps.hotspots.tasks.recompute",
-            "schedule": float(get("GEO_OPS_HOTSPOT_RECOMPUTE_SECONDS")),
-        }
-    }
-
-
-try:  # Celery is optional: the project runs without a worker too.
-    from celery import shared_task
-except ImportError:  # pragma: no cover - depends on the installation
-    recompute = None
-else:
-    recompute = shared_task(name="maps.hotspots.tasks.recompute", ignore_result=True)(
-        hotspots_recompute
-    )
+@shared_task(name="maps.hotspots.tasks.recompute", ignore_result=True)
+def recompute() -> dict:
+    """Celery: bring the default hotspot layers up to date."""
+    return hotspots_recompute()

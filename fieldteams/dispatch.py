@@ -236,7 +236,8 @@ class Dispatcher:
         best = eligible[0]
         where = "its nearest open job" if best.from_job else "its depot"
         parts = [
-            f"skill {self._category_name(best.skill_id)}",
+            # The report's own (sub)category: the crew has it, or its whole category.
+            f"skill {specific}",
             f"covers branch {branch_name}",
             _plural(best.open_jobs, "open job", "open jobs"),
         ]

@@ -167,6 +167,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "maps.hotspots.tasks.recompute",
         "schedule": env.float("GEO_OPS_HOTSPOT_RECOMPUTE_EVERY_SECONDS", default=3600.0),
     },
+    "hotspots-preventive-work": {
+        "task": "maps.hotspots.tasks.preventive_work",
+        "schedule": env.float("GEO_OPS_PREVENTIVE_WORK_EVERY_SECONDS", default=3600.0),
+    },
 }
 
 # GDAL < 3.9 (Debian 12 ships 3.6) cannot block network access from spatial references; geo_ops

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from layers.models import BranchMunicipality
-from maps.models import HotspotRun
+from maps.models import HotspotCluster, HotspotRun
 
 from . import conf
 from .clusters import hotspot_clusters_current
@@ -30,6 +30,7 @@ from .hexagons import cell_polygon, hotspot_hexagons_current
 from .kde import kde_image
 from .kpis import kpi_rows
 from .permissions import IsPlanner
+from .preventive import INTERVAL_CHOICES, PreventiveWorkError, preventive_work_create
 from .selectors import cluster_layer, hexagon_layer
 
 
@@ -263,3 +264,41 @@ class HeatmapView(PlannerAPIView):
         response["X-Heatmap-Bandwidth-M"] = str(scale["bandwidth_m"])
         response["Cache-Control"] = "private, max-age=60"
         return response
+
+
+class PreventiveWorkView(PlannerAPIView):
+    """POST: turn a stored cluster into recurring preventive work; the first job is dispatched
+    to the responsible crew at once (fieldteams' dispatch service)."""
+
+    def post(self, request, cluster_id: int):
+        cluster = (
+            HotspotCluster.objects.select_related("category", "dominant_subcategory", "branch")
+            .filter(pk=cluster_id)
+            .first()
+        )
+        if cluster is None:
+            raise ValidationError({"cluster": ["no such hotspot cluster"]})
+        raw = str(request.data.get("interval_days", "") or "").strip()
+        if raw and (not raw.isdigit() or not 1 <= int(raw) <= 365):
+            raise ValidationError({"interval_days": ["expected 1 to 365 days"]})
+        try:
+            work, report, assignment = preventive_work_create(
+                cluster=cluster, interval_days=int(raw) if raw else None, actor=request.user
+            )
+        except PreventiveWorkError as error:
+            raise ValidationError({error.field: [error.reason]}) from error
+        language = get_language() or "en"
+        crew = assignment.crew if assignment else None
+        return Response(
+            {
+                "id": work.pk,
+                "interval_days": work.interval_days,
+                "next_due_at": work.next_due_at.isoformat(),
+                "tracking_number": report.tracking_number,
+                "status": report.status,
+                "crew": crew.code if crew else None,
+                "crew_name": crew.name(language) if crew else None,
+                "interval_choices": INTERVAL_CHOICES,
+            },
+            status=201,
+        )

@@ -32,3 +32,11 @@ def hotspots_recompute() -> dict:
 def recompute() -> dict:
     """Celery: bring the default hotspot layers up to date."""
     return hotspots_recompute()
+
+
+@shared_task(name="maps.hotspots.tasks.preventive_work", ignore_result=True)
+def preventive_work() -> int:
+    """Celery: create and dispatch the preventive jobs that are due."""
+    from .preventive import preventive_work_due
+
+    return preventive_work_due()

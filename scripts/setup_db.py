@@ -8,6 +8,8 @@ it, then runs the equivalent of
     manage.py import_boundaries fixtures/boundaries/eastern_province_branches.geojson \
         --code-field code --name-field name_en --name-ar-field name_ar \
         --population-field population --commit
+    manage.py loaddata business_calendar departments
+    manage.py load_crews fieldteams/fixtures/demo_crews.json --commit
 
 in one process (Django and geopandas start once instead of three times). Every step is
 idempotent: migrations apply only what is new, both fixture loads upsert by natural code, and
@@ -26,6 +28,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "geo_ops.settings.local")
 
 CATEGORIES = ROOT / "fixtures" / "categories.json"
 BOUNDARIES = ROOT / "fixtures" / "boundaries" / "eastern_province_branches.geojson"
+CREWS = ROOT / "fieldteams" / "fixtures" / "demo_crews.json"
 
 
 def step(message: str) -> None:
@@ -143,6 +146,9 @@ def main() -> None:
         population_field="population",
         commit=True,
     )
+    step("Field teams (manage.py loaddata business_calendar departments; load_crews --commit)")
+    call_command("loaddata", "business_calendar", "departments", verbosity=1)
+    call_command("load_crews", str(CREWS), commit=True)
     info(f"database steps took {time.perf_counter() - started:.1f} s")
 
 

@@ -1,8 +1,10 @@
 """Public pages at the site root and the map data endpoints under /maps/."""
 
+from django.contrib.auth.views import LogoutView
 from django.urls import path
 
 from . import views
+from .hotspots import views as planner_views
 
 app_name = "maps"
 urlpatterns = [
@@ -13,4 +15,10 @@ urlpatterns = [
     path("maps/open-reports.json", views.open_reports_data, name="open_reports_data"),
     path("maps/branches.geojson", views.branch_outlines, name="branch_outlines"),
     path("media/report-photos/<path:path>", views.report_photo, name="report_photo"),
+    # Planners (maps/hotspots/views.py).
+    path("planner/", planner_views.planner_dashboard, name="planner"),
+    path("planner/login/", planner_views.PlannerLoginView.as_view(), name="planner_login"),
+    path(
+        "planner/logout/", LogoutView.as_view(next_page="maps:planner_login"), name="planner_logout"
+    ),
 ]

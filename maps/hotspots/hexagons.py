@@ -8,7 +8,9 @@ with the cell itself included (Gi*, `star=True`). Inference is by conditional pe
 seeded, so a run is reproducible); the p-value is two-sided (twice esda's folded one-sided pseudo
 p-value), so the bins mean what they say: +-3 at 99 %, +-2 at 95 %, +-1 at 90 % confidence, sign
 from the z-score. With `fdr`, each level's threshold is lowered by esda's false-discovery-rate
-procedure over all cells.
+procedure over all cells. The permutations are conditional (esda keeps a cell's own count and
+shuffles its neighbours'), so a hot spot is a hot *neighbourhood*: one crowded cell among quiet
+ones is not, by this test, while DBSCAN finds such compact spots.
 """
 
 import time
@@ -124,7 +126,6 @@ def gi_star(
     for level, alpha in reversed(LEVELS):
         threshold = fdr_threshold(p, alpha) if fdr else alpha
         bins = np.where(p <= threshold, sign * level, bins)
-    # A cell with no reports in its neighbourhood cannot be hot; nor can a hot z be a cold bin.
     return GiStar(cells, y, z, p, bins, cell_of_point)
 
 

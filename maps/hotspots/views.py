@@ -1,0 +1,116 @@
+"""The planner dashboard at /planner/ (planners only) and its sign-in page."""
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse, reverse_lazy
+from django.utils.translation import get_language, get_language_bidi
+from django.utils.translation import gettext as _
+
+from geo_ops.reports.models import Category
+from layers.models import BranchMunicipality
+from maps.models import Trend
+
+from . import conf
+from .filters import filters_from_params
+from .permissions import is_planner
+from .planner_map import planner_map_render
+from .preventive import INTERVAL_CHOICES
+
+
+class PlannerLoginView(LoginView):
+    template_name = "maps/planner_login.html"
+    redirect_authenticated_user = False
+    next_page = reverse_lazy("maps:planner")
+
+
+def _labels() -> dict:
+    """Every text the page script shows, translated here (Django i18n)."""
+    return {
+        "heatmap": _("Heatmap (kernel density)"),
+        "clusters": _("Clusters (DBSCAN)"),
+        "hexagons": _("Gi* hexagons"),
+        "branches": _("Branch boundaries"),
+        "reports": _("Reports"),
+        "open": _("Open"),
+        "period": _("First and last report"),
+        "subcategory": _("Mostly"),
+        "branch": _("Branch municipality"),
+        "score": _("Reports per 30 days"),
+        "trend": _("Trend"),
+        "zscore": _("z-score"),
+        "pvalue": _("p-value"),
+        "bin": _("Gi* bin"),
+        "loading": _("Loading…"),
+        "loaded": _("%(clusters)s clusters, %(hot)s hot hexagons"),
+        "failed": _("Could not load the layers."),
+        "preventive": _("Create preventive work"),
+        "every": _("every"),
+        "days": _("days"),
+        "created": _("Preventive job %(number)s created"),
+        "crew": _("assigned to %(crew)s"),
+        "noCrew": _("no eligible crew yet: it waits in the dispatch queue"),
+        "legendTitle": _("Gi* confidence"),
+        "bins": {
+            "3": _("Hot spot, 99 % confidence"),
+            "2": _("Hot spot, 95 % confidence"),
+            "1": _("Hot spot, 90 % confidence"),
+            "0": _("Not significant"),
+            "-1": _("Cold spot, 90 % confidence"),
+            "-2": _("Cold spot, 95 % confidence"),
+            "-3": _("Cold spot, 99 % confidence"),
+        },
+        "trends": {value: str(label) for value, label in Trend.choices},
+        "allBranches": _("All branches"),
+        "allCategories": _("All categories"),
+    }
+
+
+@login_required(login_url=reverse_lazy("maps:planner_login"))
+def planner_dashboard(request: HttpRequest) -> HttpResponse:
+    """`/planner/`: hotspot layers, KPIs and exports for planners."""
+    if not is_planner(request.user):
+        raise PermissionDenied
+    language = get_language() or "en"
+    rtl = get_language_bidi()
+    filters = filters_from_params({})
+    described = filters.describe()
+    categories = [
+        {"code": c.code, "name": c.name(language)}
+        for c in Category.objects.filter(parent__isnull=True).order_by("sort_order", "code")
+    ]
+    branches = [
+        {"code": b.code, "name": b.name_ar if language.startswith("ar") else b.name_en}
+        for b in BranchMunicipality.objects.order_by("code")
+    ]
+    config = {
+        "language": language,
+        "rtl": rtl,
+        "urls": {
+            "clusters": reverse("hotspots-clusters"),
+            "hexagons": reverse("hotspots-hexagons"),
+            "heatmap": reverse("hotspots-heatmap"),
+            "kpis": reverse("stats-kpis"),
+            "branches": reverse("maps:branch_outlines"),
+            "preventive": reverse("hotspots-preventive-work", args=[0]).replace("/0/", "/ID/"),
+        },
+        "defaults": {"from": described["from"], "to": described["to"]},
+        "intervals": list(INTERVAL_CHOICES),
+        "labels": _labels(),
+        "categories": {c["code"]: c["name"] for c in categories},
+        "branchNames": {b["code"]: b["name"] for b in branches},
+    }
+    context = {
+        "map": planner_map_render(rtl=rtl),
+        "config": config,
+        "categories": categories,
+        "branches": branches,
+        "resolutions": conf.get("GEO_OPS_HOTSPOT_H3_RESOLUTIONS"),
+        "resolution": conf.get("GEO_OPS_HOTSPOT_H3_RESOLUTION"),
+        "defaults": config["defaults"],
+        "tile_attribution": settings.GEO_OPS_TILE_ATTRIBUTION,
+    }
+    return render(request, "maps/planner.html", context)

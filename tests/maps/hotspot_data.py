@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 from django.core.management import call_command
 
 # A quarter of the demo year (4,385 reports): every planted hotspot keeps at least 5 reports.
@@ -20,6 +20,11 @@ def load_demo_year(tmp_dir: Path) -> dict:
 
 
 def make_planner(username: str = "planner") -> User:
+    """A member of the `planner` group (re-created when a transactional test flushed it)."""
+    group, _ = Group.objects.get_or_create(name="planner")
+    group.permissions.add(
+        Permission.objects.get(content_type__app_label="maps", codename="use_planner")
+    )
     user = User.objects.create_user(username=username, password="planner-pass-1")
-    user.groups.add(Group.objects.get(name="planner"))
+    user.groups.add(group)
     return user

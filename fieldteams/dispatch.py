@@ -127,6 +127,7 @@ class ReportFacts:
     subcategory_id: int | None
     branch_id: int | None
     due_at: datetime | None
+    specific_name: str = ""  # the (sub)category's English name, for the reason
 
 
 @dataclass
@@ -227,7 +228,9 @@ class Dispatcher:
             return Decision(report, None, "the report is outside every branch municipality")
         candidates = [self._with_batch(report, c) for c in candidates]
         eligible = [c for c in candidates if c.has_capacity]
-        specific = self._category_name(report.subcategory_id or report.category_id)
+        specific = report.specific_name or self._category_name(
+            report.subcategory_id or report.category_id
+        )
         if not eligible:
             return Decision(
                 report, None, self._no_crew_reason(report, candidates, specific, branch_name)

@@ -305,7 +305,6 @@ class Assignment(models.Model):
                 name="fieldteams_assign_crew_active",
                 condition=Q(state__in=ACTIVE_STATES),
             ),
-            models.Index(fields=["report"], name="fieldteams_assign_report"),
         ]
         constraints = [
             # A report has at most one crew working on it at a time.

@@ -127,7 +127,7 @@ def report_reported_again(
     with connection.cursor() as cursor:
         cursor.execute(
             """UPDATE reports_report
-            SET duplicate_count = duplicate_count + %(added)s, updated_at = now(),
+            SET duplicate_count = duplicate_count + %(added)s, updated_at = statement_timestamp(),
                 priority = GREATEST(priority, LEAST(%(urgent)s,
                     %(base)s + floor(log(2, duplicate_count + %(added)s + 1))::int))
             WHERE id = %(id)s RETURNING duplicate_count, priority""",

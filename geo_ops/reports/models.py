@@ -176,7 +176,9 @@ class Report(models.Model):
         blank=True,
         db_index=False,
     )
-    location = models.PointField(srid=4326)
+    # spatial_index=False: the named GiST index in Meta is the one; GeoDjango's default would
+    # add a second, identical one that every insert pays for (see bench/bulk_import.py).
+    location = models.PointField(srid=4326, spatial_index=False)
     address = models.CharField(max_length=500, blank=True)
     description = models.TextField(blank=True)
     media_url = models.URLField(max_length=500, blank=True)

@@ -55,14 +55,16 @@ def _labels() -> dict:
         "noCrew": _("no eligible crew yet: it waits in the dispatch queue"),
         "legendTitle": _("Gi* confidence"),
         "bins": {
-            "3": _("Hot spot, 99 % confidence"),
-            "2": _("Hot spot, 95 % confidence"),
-            "1": _("Hot spot, 90 % confidence"),
-            "0": _("Not significant"),
-            "-1": _("Cold spot, 90 % confidence"),
-            "-2": _("Cold spot, 95 % confidence"),
-            "-3": _("Cold spot, 99 % confidence"),
-        },
+            str(sign * level): (
+                _("Hot spot, %(level)s confidence")
+                if sign > 0
+                else _("Cold spot, %(level)s confidence")
+            )
+            % {"level": f"{confidence} %"}
+            for level, confidence in ((3, 99), (2, 95), (1, 90))
+            for sign in (1, -1)
+        }
+        | {"0": _("Not significant")},
         "trends": {value: str(label) for value, label in Trend.choices},
         "allBranches": _("All branches"),
         "allCategories": _("All categories"),

@@ -21,17 +21,17 @@ What the planner can ask for, and how it maps onto PyVRP (>= 0.14, < 0.15):
   the depot visited between them (`RouteDetail.trips`, `reloads`, `loads`);
 - travel times other than distances: `VrpInstance.durations` -> the duration matrix.
 
-Not offered by PyVRP 0.14 and so not here: breaks inside a shift (the planner shortens the shift
-or models a break as a time window), per-job crew skills (split the problem per skill).
+Not offered by PyVRP 0.14 and so not here: breaks inside a shift (the planner has to approximate
+them, e.g. by shortening the shift by the break) and per-job crew skills (split the problem per
+skill, or plan each crew's own jobs).
 PyVRP works on integers: distances and times are passed as `value * instance.scale`, which the
 instance already holds exactly (Solomon: x10 after truncation).
 
 Under a tight vehicle limit the search starts from a solution found with the fleet relaxed (one
 vehicle per customer at a fixed cost above any distance): see `_fleet_relaxed_start`.
 
-Since 0.14 PyVRP's default algorithm is an iterated local search with late-acceptance
-hill-climbing (it replaced the hybrid genetic search of earlier versions, with the same local
-search operators).
+PyVRP 0.14's `solve` runs an iterated local search with late-acceptance hill-climbing over the
+same local-search operators that its earlier hybrid genetic search used.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import path
 
-from . import views
+from . import crew_views, views
 from .hotspots import views as planner_views
 
 app_name = "maps"
@@ -12,6 +12,10 @@ urlpatterns = [
     path("report/", views.report_problem, name="report_problem"),
     path("track/", views.track_lookup, name="track_lookup"),
     path("track/<str:tracking_number>/", views.track, name="track"),
+    # The crew map (fieldteams' jobs through the crew API).
+    path("crew/", crew_views.crew_map, name="crew_map"),
+    path("crew/login/", crew_views.CrewLoginView.as_view(), name="crew_login"),
+    path("crew/logout/", crew_views.CrewLogoutView.as_view(), name="crew_logout"),
     path("maps/open-reports.json", views.open_reports_data, name="open_reports_data"),
     path("maps/branches.geojson", views.branch_outlines, name="branch_outlines"),
     path("media/report-photos/<path:path>", views.report_photo, name="report_photo"),

@@ -2,6 +2,7 @@
 and the ten real Eastern Province branch municipalities) is loaded once per test database and
 every test runs in a transaction that is rolled back."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from django.core.management import call_command
 
 from layers.models import BranchMunicipality
 from layers.services import boundaries_import, boundary_pieces_refresh
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, TILE_HOST, Browsing
 
 REPO = Path(__file__).resolve().parent.parent
 BRANCHES_FIXTURE = REPO / "fixtures" / "boundaries" / "eastern_province_branches.geojson"
@@ -52,3 +54,82 @@ def make_branch(db):
         return branch
 
     return make
+
+
+# --- browser tests (tests/browser.py has the helpers) -------------------------------------------
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "browser: drives the pages in a real headless Chromium (Playwright)"
+    )
+
+
+@pytest.fixture
+def reference_data(transactional_db):
+    """Categories and branch boundaries for tests on a live server.
+
+    live_server needs transactional tests, and Django empties every table after each of them:
+    the session-loaded reference data (tests/conftest.py) is gone after the first one, so it is
+    loaded again here. Both loads upsert.
+    """
+    call_command("loaddata", str(CATEGORIES_FIXTURE), verbosity=0)
+    boundaries_import(
+        path=BRANCHES_FIXTURE,
+        code_field="code",
+        name_field="name_en",
+        name_ar_field="name_ar",
+        population_field="population",
+        commit=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Chromium for the session, from the distribution's package."""
+    if os.environ.get("GEO_OPS_SKIP_BROWSER_TESTS") == "1":
+        pytest.skip("GEO_OPS_SKIP_BROWSER_TESTS=1")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: `make setup` installs the distribution's "
+            "chromium package (or set GEO_OPS_CHROMIUM to its path)."
+        )
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an asyncio loop running in this thread, and Django refuses
+    # database calls from a thread with a running loop (it assumes async code). These calls are
+    # synchronous test code, so the check is turned off while the browser is open.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def site(live_server, reference_data, settings, tmp_path):
+    settings.GEO_OPS_TILE_URL = f"http://{TILE_HOST}/{{z}}/{{x}}/{{y}}.png"
+    settings.GEO_OPS_TILE_ATTRIBUTION = "Test tiles"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return live_server.url
+
+
+@pytest.fixture
+def browse(chromium, site, tmp_path):
+    opened = []
+
+    def open_(*, viewport=DESKTOP, mobile=False) -> Browsing:
+        browsing = Browsing(chromium, site, viewport=viewport, mobile=mobile, tmp_path=tmp_path)
+        opened.append(browsing)
+        return browsing
+
+    yield open_
+    for browsing in opened:
+        browsing.close()

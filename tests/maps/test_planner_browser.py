@@ -9,8 +9,8 @@ import pytest
 
 from geo_ops.reports.models import Report
 from maps.models import PreventiveWork
+from tests.browser import DESKTOP, Browsing  # the fixtures are in tests/conftest.py
 from tests.maps.hotspot_data import load_demo_year, make_planner
-from tests.maps.test_browser import DESKTOP, Browsing, browse, site  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -36,6 +36,7 @@ REPORTS = int(os.environ.get("BENCH_HOTSPOTS_REPORTS", "1000000"))
 SMALL = 100_000
 YEAR_START = "2025-01-01"
 API_CALLS = 10
+SPOTS, SPOT_SHARE, SPOT = 30, 0.03, "bench hotspot"
 
 
 def _url(env_name: str, dbname: str) -> str:
@@ -91,10 +92,11 @@ def _seed(n: int) -> float:
     from geo_ops.reports import demo
     from geo_ops.reports.models import Category, Report
 
-    if Report.objects.count() >= n:
+    if Report.objects.count() >= n and Report.objects.filter(description=SPOT).exists():
         return 0.0
     started = time.perf_counter()
-    Report.objects.all().delete()
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE reports_report CASCADE")
     rng = np.random.default_rng(2025)
     centres = demo.URBAN_CENTRES[:-1]  # Al Udayd's desert posts add nothing here
     share = np.array([c.share for c in centres])
@@ -106,11 +108,25 @@ def _seed(n: int) -> float:
     )
     subs = list(Category.objects.filter(parent__isnull=False).values_list("id", "parent_id"))
     pick = rng.integers(0, len(subs), n)
+    # Hotspots to find: SPOTS disks of 150 m around urban points, SPOT_SHARE of the reports,
+    # each of one subcategory.
+    in_spot = rng.uniform(0, 1, n) < SPOT_SHARE
+    spot = rng.integers(0, SPOTS, n)
+    spot_centre = rng.integers(0, n, SPOTS)
+    spot_sub = rng.integers(0, len(subs), SPOTS)
+    r = 150 * np.sqrt(rng.uniform(0, 1, n)) / 111_320
+    theta = rng.uniform(0, 2 * np.pi, n)
+    lat = np.where(in_spot, lat[spot_centre[spot]] + r * np.sin(theta), lat)
+    lon = np.where(
+        in_spot, lon[spot_centre[spot]] + r * np.cos(theta) / math.cos(math.radians(26.5)), lon
+    )
+    pick = np.where(in_spot, spot_sub[spot], pick)
     seconds = np.sort(rng.uniform(0, 365 * 86400, n))
     buffer = io.StringIO()
     for i in range(n):
         sub, top = subs[pick[i]]
-        buffer.write(f"{lon[i]:.6f}\t{lat[i]:.6f}\t{top}\t{sub}\t{seconds[i]:.0f}\n")
+        text = SPOT if in_spot[i] else ""
+        buffer.write(f"{lon[i]:.6f}\t{lat[i]:.6f}\t{top}\t{sub}\t{seconds[i]:.0f}\t{text}\n")
     buffer.seek(0)
     # Every NOT NULL column without a database default gets its model default, so the INSERT
     # keeps working as the report model grows.
@@ -120,6 +136,7 @@ def _seed(n: int) -> float:
         "location": "ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)",
         "channel": "'app'",
         "status": "'new'",
+        "description": "s.description",
         "created_at": f"timestamptz '{YEAR_START} 00:00+03' + s.seconds * interval '1 second'",
         "updated_at": f"timestamptz '{YEAR_START} 00:00+03' + s.seconds * interval '1 second'",
     }
@@ -139,7 +156,7 @@ def _seed(n: int) -> float:
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMP TABLE seed (lon float8, lat float8, category_id bigint, "
-            "subcategory_id bigint, seconds float8)"
+            "subcategory_id bigint, seconds float8, description text)"
         )
         cursor.copy_expert("COPY seed FROM STDIN", buffer)
         cursor.execute(
@@ -147,6 +164,9 @@ def _seed(n: int) -> float:
             f"SELECT {', '.join(values)} FROM seed s ORDER BY s.seconds",
             params,
         )
+        # What autovacuum does soon after a load: summarise the new BRIN ranges (created_at),
+        # without which every date filter reads the whole table.
+        cursor.execute("SELECT brin_summarize_new_values('reports_created_brin')")
         cursor.execute("ANALYZE reports_report")
     return time.perf_counter() - started
 
@@ -190,6 +210,7 @@ def part_dbscan() -> dict:
     from maps.hotspots.filters import filters_from_params
     from maps.hotspots.hexagons import gi_star
     from maps.hotspots.selectors import analysis_where
+    from maps.models import HotspotRun
 
     seeded = _seed(REPORTS)
     out: dict = {"seed_s": seeded, "reports": Report.objects.count()}
@@ -226,7 +247,7 @@ def part_dbscan() -> dict:
             "sklearn_s": sk_s,
             "sklearn_clusters": sk_clusters,
         }
-        connection.cursor().execute("DELETE FROM maps_hotspotrun WHERE trigger = 'bench'")
+        HotspotRun.objects.filter(trigger="bench").delete()
 
     # Gi*: H3 aggregation and 999 permutations; the resolution-9 cells of the 100k case plus
     # their rings come to about 30,000.

@@ -13,10 +13,12 @@ Among them the lowest cost wins:
          + W_km * kilometres from the crew's depot or from its nearest open job, whichever is
            nearer (geodesic distance on the WGS84 spheroid: PostGIS geography, or pyproj's
            Geod for jobs assigned earlier in the same batch; never degrees)
+         + W_shift_hour * hours until the crew's next shift starts (0 while on shift, and for a
+           crew without a shift calendar): a report at night goes to the night crew
 
-with the weights of settings.GEO_OPS_DISPATCH_WEIGHTS (defaults 1, 1 and 0.5: two kilometres
-weigh as much as one more job). Ties are broken by fewer open jobs, then shorter distance, then
-the crew code, so the same data always gives the same crew.
+with the weights of settings.GEO_OPS_DISPATCH_WEIGHTS (defaults 1, 1, 0.5 and 0.25: two
+kilometres or four hours' wait weigh as much as one more job). Ties are broken by fewer open
+jobs, then shorter distance, then the crew code, so the same data always gives the same crew.
 
 The eligibility, workloads and distances come from one set-based statement for any number of
 reports (`candidates_for`): intake asks it for one report, `dispatch_backlog` for a batch. The
@@ -25,11 +27,12 @@ track of the jobs handed out earlier in a batch.
 """
 
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
 
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 from pyproj import Geod
 
 from geo_ops.reports.models import Category
@@ -37,6 +40,7 @@ from geo_ops.reports.models import Category
 from .models import ACTIVE_STATES, AssignmentState, Crew
 
 _GEOD = Geod(ellps="WGS84")
+DEFAULT_WEIGHTS = {"open_job": 1.0, "due_earlier": 1.0, "km": 0.5, "shift_hour": 0.25}
 _ACTIVE_SQL = ", ".join(f"'{state.value}'" for state in ACTIVE_STATES)
 
 # Raw SQL: the per-crew workload and nearest-job distance are LATERAL subqueries, which the ORM
@@ -52,7 +56,10 @@ WITH r AS (
 SELECT r.id, c.id, c.code, c.capacity_per_shift, skill.category_id,
        w.open_jobs, w.due_earlier,
        ST_Distance(c.depot::geography, r.location::geography),
-       w.nearest_job_m
+       w.nearest_job_m,
+       (SELECT array_agg(ARRAY[s.weekday, (extract(epoch FROM s.starts) / 60)::int,
+                               (extract(epoch FROM s.ends) / 60)::int, s.works_holidays::int])
+        FROM fieldteams_crewshift AS s WHERE s.crew_id = c.id) AS shifts
 FROM r
 JOIN fieldteams_crew_branches AS cb ON cb.branchmunicipality_id = r.branch_id
 JOIN fieldteams_crew AS c ON c.id = cb.crew_id AND c.active
@@ -89,6 +96,9 @@ class Candidate:
     due_earlier: int
     depot_m: float
     nearest_job_m: float | None
+    # Weekly shifts as [weekday, start minute, end minute, works holidays]; empty: always on.
+    shifts: list = field(default_factory=list)
+    wait_h: float = 0.0  # hours until the next shift starts (Dispatcher fills it in)
 
     @property
     def distance_m(self) -> float:
@@ -109,6 +119,7 @@ class Candidate:
             weights["open_job"] * self.open_jobs
             + weights["due_earlier"] * self.due_earlier
             + weights["km"] * self.distance_m / 1000.0
+            + weights["shift_hour"] * self.wait_h
         )
 
     def sort_key(self, weights: dict) -> tuple:
@@ -166,6 +177,7 @@ def candidates_for(
                     due_earlier=row[6] or 0,
                     depot_m=row[7],
                     nearest_job_m=row[8],
+                    shifts=row[9] or [],
                 )
             )
     return found
@@ -178,8 +190,14 @@ def _plural(n: int, one: str, many: str) -> str:
 class Dispatcher:
     """Ranks candidates and remembers the jobs it handed out, for the next report of a batch."""
 
-    def __init__(self, *, weights: dict | None = None):
-        self.weights = {**settings.GEO_OPS_DISPATCH_WEIGHTS, **(weights or {})}
+    def __init__(self, *, weights: dict | None = None, now: datetime | None = None):
+        self.weights = {
+            **DEFAULT_WEIGHTS,
+            **getattr(settings, "GEO_OPS_DISPATCH_WEIGHTS", {}),
+            **(weights or {}),
+        }
+        self.now = now or timezone.now()
+        self._calendar = None
         # Jobs given out by this dispatcher, per crew: (lon, lat, due_at).
         self._given: dict[int, list[tuple[float, float, datetime | None]]] = defaultdict(list)
         self._names: dict[int, str] = {}
@@ -190,6 +208,36 @@ class Dispatcher:
         if category_id not in self._names:
             self._names.update(dict(Category.objects.values_list("id", "name_en")))
         return self._names.get(category_id, str(category_id))
+
+    def _hours_to_shift(self, shifts: list) -> float:
+        """Hours from now until the crew is next on shift (0 while on shift or without a
+        shift calendar). Shifts ending at or before their start run past midnight; holidays of
+        the business calendar are off unless the shift works them."""
+        if not shifts:
+            return 0.0
+        if self._calendar is None:
+            from .calendar import working_calendar
+
+            self._calendar = working_calendar()
+        calendar = self._calendar
+        now = self.now.astimezone(calendar.tz)
+        best = None
+        for offset in range(-1, 8):
+            day = now.date() + timedelta(days=offset)
+            midnight = datetime.combine(day, time.min, tzinfo=calendar.tz)
+            for weekday, start_min, end_min, works_holidays in shifts:
+                if day.weekday() != weekday or (day in calendar.holidays and not works_holidays):
+                    continue
+                start = midnight + timedelta(minutes=start_min)
+                end = midnight + timedelta(minutes=end_min)
+                if end <= start:
+                    end += timedelta(days=1)
+                if start <= now < end:
+                    return 0.0
+                if start > now:
+                    wait = (start - now).total_seconds() / 3600
+                    best = wait if best is None else min(best, wait)
+        return best if best is not None else 24.0 * 8  # no shift within a week
 
     def _with_batch(self, report: ReportFacts, candidate: Candidate) -> Candidate:
         """The candidate's workload including the jobs this dispatcher already gave it."""
@@ -218,6 +266,8 @@ class Dispatcher:
             due_earlier=candidate.due_earlier + due_earlier,
             depot_m=candidate.depot_m,
             nearest_job_m=nearest,
+            shifts=candidate.shifts,
+            wait_h=candidate.wait_h,
         )
 
     def decide(
@@ -227,6 +277,8 @@ class Dispatcher:
         if report.branch_id is None:
             return Decision(report, None, "the report is outside every branch municipality")
         candidates = [self._with_batch(report, c) for c in candidates]
+        for candidate in candidates:
+            candidate.wait_h = self._hours_to_shift(candidate.shifts)
         eligible = [c for c in candidates if c.has_capacity]
         specific = report.specific_name or self._category_name(
             report.subcategory_id or report.category_id
@@ -244,6 +296,8 @@ class Dispatcher:
             f"covers branch {branch_name}",
             _plural(best.open_jobs, "open job", "open jobs"),
         ]
+        if best.shifts:
+            parts.append("on shift" if not best.wait_h else f"next shift in {best.wait_h:.1f} h")
         if best.due_earlier:
             parts.append(f"{best.due_earlier} due earlier")
         parts.append(f"{best.distance_m / 1000:.1f} km from {where}")

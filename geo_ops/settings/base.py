@@ -142,8 +142,9 @@ GEO_OPS_BUSINESS_CALENDAR_CACHE_SECONDS = env.int(
     "GEO_OPS_BUSINESS_CALENDAR_CACHE_SECONDS", default=300
 )
 # Dispatch cost of a crew (lower wins; fieldteams/dispatch.py documents the score): per open job,
-# per open job falling due before the new one, per kilometre from the depot or nearest open job.
-GEO_OPS_DISPATCH_WEIGHTS = {"open_job": 1.0, "due_earlier": 1.0, "km": 0.5}
+# per open job falling due before the new one, per kilometre from the depot or nearest open job,
+# per hour until the crew's next shift starts.
+GEO_OPS_DISPATCH_WEIGHTS = {"open_job": 1.0, "due_earlier": 1.0, "km": 0.5, "shift_hour": 0.25}
 # Intake dispatches in the same request; off only for benchmarks and bulk loads.
 GEO_OPS_DISPATCH_ON_INTAKE = env.bool("GEO_OPS_DISPATCH_ON_INTAKE", default=True)
 

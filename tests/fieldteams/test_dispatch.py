@@ -257,3 +257,39 @@ def test_escalation_caps_at_urgent_and_runs_as_a_celery_task(make_crew):
     report.refresh_from_db()
     assert report.priority == Priority.URGENT
     assert tasks.dispatch_backlog.apply().get()["considered"] == 1
+
+
+def shift(crew, weekday: int, starts: str, ends: str):
+    from fieldteams.models import CrewShift
+
+    CrewShift.objects.create(crew=crew, weekday=weekday, starts=starts, ends=ends)
+
+
+def test_a_crew_on_shift_is_preferred_to_a_nearer_one_off_shift(make_crew):
+    on = make_crew("always-on", depot=offset(DAMMAM, metres=3000, azimuth=0))
+    off = make_crew("rarely-on", depot=offset(DAMMAM, metres=500, azimuth=0))
+    for day in range(7):
+        shift(on, day, "00:00", "00:00")  # round the clock (ends at its start: 24 hours)
+    shift(off, 0, "03:00", "03:01")  # one minute a week
+    assignment = Assignment.objects.get(report=place("pothole", DAMMAM))
+    assert assignment.crew == on
+    assert "on shift" in assignment.reason
+
+
+def test_hours_to_the_next_shift_and_night_shifts(business_calendar):
+    from fieldteams.dispatch import Dispatcher
+
+    from .conftest import local
+
+    night = [[d, 22 * 60, 6 * 60, 0] for d in (5, 6, 0, 1, 2, 3)]  # Sat-Thu 22:00-06:00
+    day = [[d, 7 * 60, 15 * 60, 0] for d in (6, 0, 1, 2, 3)]  # Sun-Thu 07:00-15:00
+    at = Dispatcher(now=local(2025, 9, 15, 2, 30))._hours_to_shift  # a Monday, 02:30
+    assert at(night) == 0  # Sunday's night shift is still on
+    assert at(day) == pytest.approx(4.5)
+    at = Dispatcher(now=local(2025, 9, 18, 16, 0))._hours_to_shift  # Thursday 16:00
+    assert at(night) == pytest.approx(6)
+    assert at(day) == pytest.approx(63)  # Sunday 07:00
+    # National Day (Tuesday 23 Sep 2025) is off for shifts that do not work holidays.
+    at = Dispatcher(now=local(2025, 9, 22, 16, 0))._hours_to_shift  # Monday 16:00
+    assert at(day) == pytest.approx(39)  # Wednesday 07:00
+    assert at([]) == 0

@@ -212,7 +212,10 @@ def report_create(
     actor_label: str,
     actor=None,
 ) -> tuple[Report, bool]:
-    """Validate, join to the branch municipality, store with its audit event.
+    """Validate, join to the branch municipality, store with its audit event; then either
+    record it as a duplicate of an open report of the same problem nearby (the original counts
+    one more report) or hand it to fieldteams' dispatch (SLA due time and crew), all in one
+    transaction.
 
     Returns (report, created). The same idempotency key again returns the first report and
     created=False, also when two requests with it race.

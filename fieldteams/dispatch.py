@@ -31,7 +31,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
+from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import connection
+from django.db.models import Count, Q
 from django.utils import timezone
 from pyproj import Geod
 
@@ -331,11 +333,17 @@ class Dispatcher:
         categories = [report.category_id] + (
             [report.subcategory_id] if report.subcategory_id else []
         )
-        skilled = Crew.objects.filter(active=True, skills__in=categories).distinct()
-        if not skilled.exists():
+        # Which rule left nobody: one query (this path runs at intake whenever no crew fits).
+        skilled = Crew.objects.filter(active=True, skills__in=categories)
+        counts = skilled.aggregate(
+            skilled=Count("id", distinct=True),
+            covering=ArrayAgg(
+                "code", distinct=True, filter=Q(branches=report.branch_id), default=[]
+            ),
+        )
+        if not counts["skilled"]:
             return f"no active crew is skilled for {specific}"
-        covering = skilled.filter(branches=report.branch_id)
-        if not covering.exists():
+        if not counts["covering"]:
             return f"no active crew skilled for {specific} covers branch {branch_name}"
-        declined = ", ".join(sorted(covering.values_list("code", flat=True)))
+        declined = ", ".join(sorted(counts["covering"]))
         return f"every crew skilled for {specific} in branch {branch_name} declined it ({declined})"

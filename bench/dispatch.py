@@ -82,13 +82,21 @@ def measure() -> dict:
     import django
 
     django.setup()
+    from django.db.models.functions import Now
     from django.test import Client
     from django.test.utils import override_settings
 
-    from fieldteams.models import ACTIVE_STATES, Assignment, Crew
+    from fieldteams.models import ACTIVE_STATES, Assignment, AssignmentState, Crew
     from fieldteams.services import dispatch_backlog, report_dispatch
-    from geo_ops.reports.models import Category, Report, Status
+    from geo_ops.reports.models import OPEN_STATUSES, Category, Report, Status
 
+    # The reports an earlier run added are done: crews start from the demo's workload each run.
+    Assignment.objects.filter(report__description="bench", state__in=ACTIVE_STATES).update(
+        state=AssignmentState.COMPLETED
+    )
+    Report.objects.filter(description="bench", status__in=OPEN_STATUSES).update(
+        status=Status.CLOSED, closed_at=Now()
+    )
     started = time.perf_counter()
     backlog = dispatch_backlog()
     backlog_s = time.perf_counter() - started

@@ -71,7 +71,7 @@ class CrewJobsView(APIView):
 
     permission_classes = [permissions.IsAuthenticated, CrewMemberPermission]
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(operation_id="crew_jobs_list", responses={200: dict})
     def get(self, request):
         day = selectors.crew_jobs(crew=self.member.crew)
         crew = self.member.crew
@@ -96,7 +96,7 @@ class CrewJobView(APIView):
 
     permission_classes = [permissions.IsAuthenticated, CrewMemberPermission]
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(operation_id="crew_job_retrieve", responses={200: dict})
     def get(self, request, pk: int):
         job = selectors.crew_job(crew=self.member.crew, assignment_id=pk)
         if job is None:

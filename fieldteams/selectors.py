@@ -2,6 +2,7 @@
 order, a supervisor's queue. Every read of jobs is scoped here, so that views cannot forget it:
 a crew member reaches only their crew's jobs, a supervisor only the reports of their scope."""
 
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -30,6 +31,8 @@ from .models import (
     Supervisor,
     SupervisorFlag,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def crew_member_of(*, user) -> CrewMember | None:
@@ -116,7 +119,12 @@ def crew_jobs(*, crew: Crew) -> CrewDay:
     day = CrewDay(crew=crew, jobs=jobs)
     provider = getattr(settings, "GEO_OPS_CREW_ROUTE_PROVIDER", None)
     if provider and jobs:
-        planned = import_string(provider)(crew=crew, jobs=jobs)
+        try:
+            planned = import_string(provider)(crew=crew, jobs=jobs)
+        except Exception:
+            # The crew must see its jobs even when the route planner fails: priority order.
+            logger.exception("route provider %s failed for crew %s", provider, crew.code)
+            planned = None
         if planned:
             order, line = planned
             rank = {assignment_id: n for n, assignment_id in enumerate(order)}

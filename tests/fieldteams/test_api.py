@@ -301,3 +301,34 @@ def test_roles_do_not_mix(teams, make_supervisor):
     assert boss.get(JOBS).status_code == 403
     response = post(boss, f"{JOBS}{jobs['north'].pk}/transition/", {"to": "accepted"})
     assert response.status_code == 403
+
+
+def failing_route_provider(*, crew, jobs):
+    raise RuntimeError("solver down")
+
+
+def reversing_route_provider(*, crew, jobs):
+    line = {"type": "LineString", "coordinates": [[50.1, 26.4], [50.11, 26.41]]}
+    return [job.pk for job in reversed(jobs)], line
+
+
+def test_route_plan_hook_orders_the_jobs_and_a_failing_planner_is_not_fatal(
+    make_crew, make_member, settings
+):
+    crew = make_crew("solo", capacity=10)
+    member = make_member("solo1", crew)
+    first = place("missing_manhole_cover", offset(DAMMAM, metres=300, azimuth=0))
+    second = place("pothole", offset(DAMMAM, metres=900, azimuth=0))
+    client = signed_in(member)
+    settings.GEO_OPS_CREW_ROUTE_PROVIDER = "tests.fieldteams.test_api.reversing_route_provider"
+    body = client.get(JOBS).json()
+    assert body["order"] == "route_plan" and body["route"]["type"] == "LineString"
+    numbers = [f["properties"]["tracking_number"] for f in body["features"]]
+    assert numbers == [second.tracking_number, first.tracking_number]
+    settings.GEO_OPS_CREW_ROUTE_PROVIDER = "tests.fieldteams.test_api.failing_route_provider"
+    body = client.get(JOBS).json()
+    assert body["order"] == "priority" and body["route"] is None
+    assert [f["properties"]["tracking_number"] for f in body["features"]] == [
+        first.tracking_number,
+        second.tracking_number,
+    ]

@@ -357,3 +357,7 @@ class SupervisorFlag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on {self.report_id}"
+
+
+# Route plans and their configuration (issue 6), kept in their own module.
+from fieldteams.routing.models import *  # noqa: E402, F403

@@ -202,6 +202,10 @@ def _fleet_relaxed_start(data, seed: int, deadline: float):
     limits = [vt.num_available for vt in data.vehicle_types()]
     if sum(limits) >= n:
         return None, 0
+    if not any(client.required for client in data.clients()):
+        # Prize-collecting with every client optional (the route planner): leaving clients out
+        # is always feasible, so the fleet is no obstacle to feasibility.
+        return None, 0
     fixed = int(data.distance_matrix(0).max()) * (n + 1) + 1
     relaxed = data.replace(
         vehicle_types=[vt.replace(num_available=n, fixed_cost=fixed) for vt in data.vehicle_types()]

@@ -148,12 +148,57 @@ GEO_OPS_DISPATCH_WEIGHTS = {"open_job": 1.0, "due_earlier": 1.0, "km": 0.5, "shi
 # Intake dispatches in the same request; off only for benchmarks and bulk loads.
 GEO_OPS_DISPATCH_ON_INTAKE = env.bool("GEO_OPS_DISPATCH_ON_INTAKE", default=True)
 
+# --- fieldteams: route suggestions (fieldteams/routing/, README "Route plans") ----------------
+# Travel-time provider (fieldteams.routing.travel.TravelTimes); a pgRouting one can replace it.
+GEO_OPS_ROUTE_TRAVEL_TIMES = env(
+    "GEO_OPS_ROUTE_TRAVEL_TIMES", default="fieldteams.routing.travel.GreatCircleTravelTimes"
+)
+# Road distance ~ great-circle distance x this factor (a city grid is 1.2-1.4).
+GEO_OPS_ROUTE_DETOUR_FACTOR = env.float("GEO_OPS_ROUTE_DETOUR_FACTOR", default=1.35)
+# Vehicle types of crews (CrewRouting.vehicle_type): average speed, and the load a truck carries
+# before it must unload at a disposal site (None: no load limit, no disposal trips).
+GEO_OPS_ROUTE_VEHICLE_TYPES = {
+    "van": {"speed_kmh": 30.0, "capacity": None},
+    "pickup": {"speed_kmh": 30.0, "capacity": None},
+    "truck": {"speed_kmh": 22.0, "capacity": 12},
+}
+GEO_OPS_ROUTE_DEFAULT_VEHICLE = "van"
+# Load one job puts on a truck, per (sub)category code; "default" for the rest.
+GEO_OPS_ROUTE_JOB_LOAD = {"default": 1, "construction_debris": 4, "abandoned_vehicle": 6}
+# Service time per job: the median of past completions (in_progress -> completed) of the
+# subcategory over the last `days`, when there are at least `min_samples`, clipped to
+# [min, max] minutes; otherwise the per-code default, else "default".
+GEO_OPS_ROUTE_SERVICE_MINUTES = {"default": 30}
+GEO_OPS_ROUTE_SERVICE_LEARNING = {"days": 180, "min_samples": 5, "min": 5, "max": 240}
+# Hotspot cleanup stops (maps.HotspotCluster of the newest cluster run): minutes on site and
+# load per report of the cluster (capped), and the least open reports a cluster needs.
+GEO_OPS_ROUTE_HOTSPOT = {"minutes": 20, "load_per_report": 0.5, "max_load": 6, "min_open": 1}
+# A shift's break: `minutes` long, starting between `earliest` and `latest` minutes after the
+# shift starts (CrewRouting may override it per crew).
+GEO_OPS_ROUTE_BREAK = {"minutes": 30, "earliest": 180, "latest": 300}
+# Shift used for a crew without any CrewShift row (its shift calendar is then "always on").
+GEO_OPS_ROUTE_DEFAULT_SHIFT = ("07:00", "15:00")
+# Prize of a job per priority (1 low ... 4 urgent), in metres of driving it is worth: a job is
+# left out only when the shift cannot hold it, the lowest priorities first.
+GEO_OPS_ROUTE_PRIZES = {1: 30_000, 2: 100_000, 3: 300_000, 4: 1_000_000}
+# Prize of an unassigned nearby report (relative to its priority's) and of a hotspot stop.
+GEO_OPS_ROUTE_UNASSIGNED_PRIZE_FACTOR = 0.5
+GEO_OPS_ROUTE_HOTSPOT_PRIZE = 15_000
+GEO_OPS_ROUTE_UNASSIGNED_RADIUS_M = 3_000
+# Solver wall time per plan (seconds) unless the request asks for less.
+GEO_OPS_ROUTE_TIME_LIMIT_S = env.float("GEO_OPS_ROUTE_TIME_LIMIT_S", default=10.0)
+GEO_OPS_ROUTE_MAX_TIME_LIMIT_S = 60.0
+# The crew map orders jobs by the crew's newest plan of the day (fieldteams.selectors hook).
+GEO_OPS_CREW_ROUTE_PROVIDER = "fieldteams.routing.selectors.crew_route_for_map"
+
 # --- Celery: heavy and periodic work (re-dispatch, overdue escalation) -------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
+# Task modules outside an app's tasks.py (route planning: fieldteams/routing/tasks.py).
+CELERY_IMPORTS = ("fieldteams.routing.tasks",)
 CELERY_BEAT_SCHEDULE = {
     "escalate-overdue": {
         "task": "fieldteams.tasks.escalate_overdue",

@@ -15,5 +15,7 @@ urlpatterns = [
     path("", include("maps.hotspots.api_urls")),
     # Field crews' jobs and supervisors' queue (fieldteams).
     path("", include("fieldteams.api.urls")),
+    # Route plans (fieldteams.routing).
+    path("", include("fieldteams.api.route_urls")),
     *router.urls,
 ]

@@ -41,7 +41,15 @@ class PlanRequestError(ValueError):
 def plan_options(raw: dict | None) -> PlanOptions:
     """Options from a request (API, command), with the settings' defaults and limits."""
     raw = dict(raw or {})
-    limit = float(raw.get("time_limit_s") or settings.GEO_OPS_ROUTE_TIME_LIMIT_S)
+
+    def number(name: str, default: float) -> float:
+        value = raw.get(name)
+        try:
+            return float(default if value is None else value)
+        except (TypeError, ValueError) as exc:
+            raise PlanRequestError(name, "must be a number") from exc
+
+    limit = number("time_limit_s", settings.GEO_OPS_ROUTE_TIME_LIMIT_S)
     if not 0 < limit <= settings.GEO_OPS_ROUTE_MAX_TIME_LIMIT_S:
         raise PlanRequestError(
             "time_limit_s",
@@ -50,7 +58,7 @@ def plan_options(raw: dict | None) -> PlanOptions:
     sla = raw.get("sla") or "window"
     if sla not in ("window", "penalty"):
         raise PlanRequestError("sla", 'must be "window" or "penalty"')
-    radius = float(raw.get("unassigned_radius_m") or settings.GEO_OPS_ROUTE_UNASSIGNED_RADIUS_M)
+    radius = number("unassigned_radius_m", settings.GEO_OPS_ROUTE_UNASSIGNED_RADIUS_M)
     if not 0 < radius <= 50_000:
         raise PlanRequestError("unassigned_radius_m", "must be more than 0 and at most 50,000 m")
     return PlanOptions(

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from bench.common import HEADER, RESULTS_DIR
 
 # Module names under bench/, in the order they run.
-BENCHMARKS = ["bulk_import", "live_intake", "public_map", "vrp", "dispatch", "hotspots"]
+BENCHMARKS = ["bulk_import", "live_intake", "public_map", "vrp", "routes", "dispatch", "hotspots"]
 
 
 def main(argv: list[str]) -> int:

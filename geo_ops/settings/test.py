@@ -7,3 +7,7 @@ DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="test-insecure-key")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+# Tests never run collectstatic: WhiteNoise serves the files from the app and package folders
+# (the finders) instead of warning about an empty STATIC_ROOT on a fresh checkout.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True

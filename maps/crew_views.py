@@ -53,6 +53,11 @@ def _labels() -> dict:
         "loadFailed": _("The jobs could not be loaded; showing the last list saved on this phone."),
         "updated": _("Updated"),
         "depot": _("Depot"),
+        "eta": _("ETA"),
+        "urgentNew": _("A new urgent job is not on your route yet."),
+        "replan": _("Re-plan my route"),
+        "replanning": _("Planning…"),
+        "replanFailed": _("The route could not be planned again; try once more."),
         "priorities": {"1": _("Low"), "2": _("Normal"), "3": _("High"), "4": _("Urgent")},
         "actions": {
             AssignmentState.ACCEPTED: _("Accept"),
@@ -79,6 +84,8 @@ def crew_map(request: HttpRequest) -> HttpResponse:
         "language": language,
         "rtl": get_language_bidi(),
         "jobsUrl": reverse("crew-jobs"),
+        # Today's route plan of the crew (ETAs, urgent jobs not on it, re-plan): fieldteams.
+        "routeUrl": reverse("route-crew-today"),
         "transitionUrl": reverse("crew-job-transition", args=[0]).replace("/0/", "/{id}/"),
         "tileUrl": settings.GEO_OPS_TILE_URL,
         "tileAttribution": settings.GEO_OPS_TILE_ATTRIBUTION,

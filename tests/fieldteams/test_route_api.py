@@ -7,7 +7,6 @@ import json
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
@@ -16,6 +15,7 @@ from fieldteams.models import Assignment, AssignmentState, CrewShift, Department
 from fieldteams.routing.models import PlanStatus, RoutePlan, StopKind
 from fieldteams.routing.services import route_plan_create
 from fieldteams.routing.validate import plan_violations
+from tests.maps.hotspot_data import make_planner
 
 from .conftest import offset, place
 from .test_route_plans import CENTRE, PLAN_DAY, at, ring
@@ -34,8 +34,7 @@ def teams(make_crew, make_member, make_supervisor, make_user):
     foreign = make_crew("oth", dept=other_dept, skills=["lighting_billboards"], capacity=50)
     jobs = ring(6, metres=2500)
     lights = ring(2, metres=2000, category="street_light_out", start_azimuth=45)
-    planner = make_user("planner1")
-    planner.groups.add(Group.objects.get(name="planner"))
+    planner = make_planner("planner1")
     users = {
         "ali": make_member("ali", north),
         "badr": make_member("badr", south),

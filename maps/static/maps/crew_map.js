@@ -1,7 +1,9 @@
 /*
  * The crew map (/crew/): the signed-in crew's open jobs, numbered in the suggested order, as
  * markers on a Leaflet map and as a list; a button for each step the job can take next; a
- * navigation link for each job; the route line when a route plan exists.
+ * navigation link for each job; the route line when a route plan exists, each job's ETA on it,
+ * and, when an urgent job has arrived since the plan was made, an offer to re-plan (the jobs
+ * already started stay first: fieldteams.routing).
  *
  * Offline: every update goes into a queue kept in localStorage before it is sent, and stays
  * there until the server has answered. A dropped connection or a server error leaves it queued
@@ -23,6 +25,7 @@
   var QUEUE_KEY = prefix + "queue";
   var FAILED_KEY = prefix + "failed";
   var JOBS_KEY = prefix + "jobs";
+  var ROUTE_KEY = prefix + "route";
   // Photos above this size (as a data URL) are not kept offline: localStorage holds ~5 MB.
   var MAX_QUEUED_PHOTO = 2500000;
   var body = document.body;
@@ -32,6 +35,11 @@
     weekday: "short",
     day: "numeric",
     month: "short",
+    hour: "2-digit",
+    minute: "2-digit",
+  });
+  var clockFormat = new Intl.DateTimeFormat(locale, {
+    timeZone: config.timeZone,
     hour: "2-digit",
     minute: "2-digit",
   });
@@ -97,6 +105,10 @@
 
   // --- state -----------------------------------------------------------------------------------
   var collection = load(JOBS_KEY, null);
+  // Today's route plan: {plan, etas: {assignment id: ISO time}, unplanned_urgent, replan_url}.
+  var routeStatus = load(ROUTE_KEY, null);
+  var replanning = false;
+  var replanError = "";
   var selectedId = null;
   var openForm = null; // {id, to}
   var fitted = false;
@@ -261,7 +273,10 @@
     var props = job.properties;
     var urgent = props.priority >= 4 || props.overdue;
     var due = props.due_at ? dateFormat.format(new Date(props.due_at)) : "";
+    var eta = routeStatus && routeStatus.etas ? routeStatus.etas[String(job.id)] : null;
     var meta = el("p", { className: "job-meta" }, [
+      eta ? el("span", { className: "job-eta", text: labels.eta + " " + clockFormat.format(new Date(eta)) }) : null,
+      eta ? " · " : null,
       labels.priority + ": " + (labels.priorities[String(props.priority)] || props.priority),
       due ? " · " : null,
       due ? el("span", { className: props.overdue ? "overdue" : "" }, [
@@ -329,6 +344,49 @@
     });
   }
 
+  function renderReplan() {
+    var box = document.getElementById("replan-offer");
+    var urgent = routeStatus && routeStatus.unplanned_urgent ? routeStatus.unplanned_urgent : [];
+    var offered = urgent.length > 0 && Boolean(routeStatus.replan_url);
+    box.innerHTML = "";
+    box.hidden = !offered && !replanError;
+    body.setAttribute("data-replan-offered", offered ? "1" : "0");
+    if (!offered && !replanError) return;
+    if (offered) {
+      var button = el("button", { type: "button", id: "replan-button", className: "primary",
+        text: replanning ? labels.replanning : labels.replan });
+      button.disabled = replanning;
+      button.addEventListener("click", replan);
+      box.appendChild(el("span", { text: labels.urgentNew }));
+      box.appendChild(button);
+    }
+    if (replanError) box.appendChild(el("span", { className: "form-error", text: replanError }));
+  }
+
+  function replan() {
+    if (replanning || !routeStatus || !routeStatus.replan_url) return;
+    replanning = true;
+    replanError = "";
+    renderReplan();
+    currentPosition().then(function (position) {
+      var fields = position ? { lat: position.lat, lon: position.lon } : {};
+      return fetch(routeStatus.replan_url, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken() },
+        body: JSON.stringify(fields),
+      });
+    }).then(function (response) {
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      body.setAttribute("data-replans", String(Number(body.getAttribute("data-replans") || 0) + 1));
+    }).catch(function () {
+      replanError = labels.replanFailed;
+    }).then(function () {
+      replanning = false;
+      return refresh();
+    });
+  }
+
   function render() {
     var jobs = currentJobs();
     var list = document.getElementById("job-list");
@@ -339,6 +397,7 @@
     empty.textContent = labels.noJobs;
     drawMap(jobs);
     renderStatus();
+    renderReplan();
     body.setAttribute("data-jobs", String(jobs.length));
   }
 
@@ -353,6 +412,14 @@
         collection = data;
         save(JOBS_KEY, data);
         body.setAttribute("data-reachable", "1");
+        return fetch(config.routeUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+          .then(function (response) { return response.ok ? response.json() : null; })
+          .then(function (route) {
+            routeStatus = route;
+            save(ROUTE_KEY, route);
+            body.setAttribute("data-route-plan", route && route.plan ? String(route.plan) : "");
+          })
+          .catch(function () { /* the jobs are what matters; the plan is extra */ });
       })
       .catch(function () {
         body.setAttribute("data-reachable", "0");

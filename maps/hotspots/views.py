@@ -7,9 +7,11 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse, reverse_lazy
+from django.utils import timezone
 from django.utils.translation import get_language, get_language_bidi
 from django.utils.translation import gettext as _
 
+from fieldteams.models import Department
 from geo_ops.reports.models import Category
 from layers.models import BranchMunicipality
 from maps.models import Trend
@@ -68,6 +70,30 @@ def _labels() -> dict:
         "trends": {value: str(label) for value, label in Trend.choices},
         "allBranches": _("All branches"),
         "allCategories": _("All categories"),
+        "routes": _route_labels(),
+    }
+
+
+def _route_labels() -> dict:
+    """Texts of the route-plan panel (maps/static/maps/planner_routes.js)."""
+    return {
+        "layer": _("Route plans"),
+        "none": _("No route plans for this department on this day."),
+        "loading": _("Loading the plans…"),
+        "planning": _("Planning the cleanup rounds…"),
+        "failed": _("The route plans could not be loaded."),
+        "planFailed": _("The cleanup rounds could not be planned."),
+        "chooseBranch": _("Choose a branch above to plan its cleanup rounds."),
+        "plan": _("Plan %(id)s"),
+        "cleanup": _("cleanup rounds"),
+        "stops": _("%(n)s stops"),
+        "left": _("%(n)s left out"),
+        "trips": _("%(n)s trips"),
+        "hotspot": _("Hotspot cleanup"),
+        "disposal": _("Disposal site"),
+        "job": _("Job"),
+        "unassigned": _("Unassigned report nearby"),
+        "leftOut": _("Left out"),
     }
 
 
@@ -98,6 +124,10 @@ def planner_dashboard(request: HttpRequest) -> HttpResponse:
             "kpis": reverse("stats-kpis"),
             "branches": reverse("maps:branch_outlines"),
             "preventive": reverse("hotspots-preventive-work", args=[0]).replace("/0/", "/ID/"),
+            # The day's route plans of a department (fieldteams.routing).
+            "routePlans": reverse("route-plans"),
+            "routePlan": reverse("route-plan", args=[0]).replace("/0/", "/ID/"),
+            "routePlanCreate": reverse("route-plan-create"),
         },
         "defaults": {"from": described["from"], "to": described["to"]},
         "intervals": list(INTERVAL_CHOICES),
@@ -105,7 +135,13 @@ def planner_dashboard(request: HttpRequest) -> HttpResponse:
         "categories": {c["code"]: c["name"] for c in categories},
         "branchNames": {b["code"]: b["name"] for b in branches},
     }
+    departments = [
+        {"code": d.code, "name": d.name_ar if language.startswith("ar") else d.name_en}
+        for d in Department.objects.order_by("code")
+    ]
     context = {
+        "departments": departments,
+        "today": timezone.localdate().isoformat(),
         "map": planner_map_render(rtl=rtl),
         "config": config,
         "categories": categories,

@@ -22,6 +22,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ROUTE_COLOUR = "#0b5d57"  # crew_map.js draws the plan's line in this colour
 
 
+def all_day_shift(crew) -> None:
+    """A 24-hour shift starting today an hour before now (at midnight at the earliest): the
+    pages plan "from now", and the rest of the shift is long whenever the suite runs."""
+    now = timezone.localtime()
+    start = max(now - timedelta(hours=1), now.replace(hour=0, minute=0, second=0, microsecond=0))
+    starts = start.time().replace(second=0, microsecond=0)
+    CrewShift.objects.create(crew=crew, weekday=now.weekday(), starts=starts, ends=starts)
+
+
 def planned_order(plan: RoutePlan) -> list[int]:
     return list(
         plan.routes.get()
@@ -49,8 +58,7 @@ def test_crew_map_draws_the_route_and_numbers_jobs_in_route_order(
     crew = make_crew("dmm-route", depot=offset(CENTRE, metres=1500, azimuth=200), capacity=50)
     make_member("rami", crew)
     today = timezone.localdate()
-    # Round the clock today, so the plan and the re-plan work whenever the suite runs.
-    CrewShift.objects.create(crew=crew, weekday=today.weekday(), starts="00:00", ends="00:00")
+    all_day_shift(crew)
     reports = [
         place("pothole", offset(CENTRE, metres=2500, azimuth=a)) for a in (0, 70, 140, 210, 280)
     ]
@@ -112,4 +120,121 @@ def test_crew_map_draws_the_route_and_numbers_jobs_in_route_order(
     assert listed == new_order
     assert page.locator(f'path[stroke="{ROUTE_COLOUR}"]').count() == 1
     browsing.screenshot("crew-replanned-phone-en")
+    browsing.assert_clean()
+
+
+def test_planner_dashboard_shows_the_days_plans_and_plans_cleanup_rounds(
+    browse, reference_data, make_crew, settings
+):
+    from django.contrib.gis.geos import Point, Polygon
+
+    from fieldteams.routing.models import CrewRouting, DisposalSite
+    from geo_ops.reports.models import Category
+    from layers.models import BranchMunicipality
+    from maps.models import HotspotCluster, HotspotRun
+    from tests.maps.hotspot_data import make_planner
+
+    settings.GEO_OPS_ROUTE_TIME_LIMIT_S = 1.0  # the page asks with the default limit
+    today = timezone.localdate()
+    trucks = [
+        make_crew(
+            f"dmm-clean-{n}",
+            skills=["public_cleanliness"],
+            depot=offset(CENTRE, metres=1200, azimuth=120 * n),
+            capacity=50,
+        )
+        for n in (1, 2)
+    ]
+    for truck in trucks:
+        CrewRouting.objects.create(crew=truck, vehicle_type="truck", load_capacity=6)
+        all_day_shift(truck)
+    DisposalSite.objects.create(
+        code="landfill",
+        name_en="Landfill",
+        name_ar="مردم",
+        location=Point(*offset(CENTRE, metres=3000, azimuth=300), srid=4326),
+    )
+    for a in range(0, 360, 45):
+        place("overflowing_bins", offset(CENTRE, metres=2200, azimuth=a))
+    dammam = BranchMunicipality.objects.get(code="dammam")
+    department = trucks[0].department
+    plan = route_plan_create(
+        plan_date=today,
+        department=department,
+        branch=dammam,
+        options={"time_limit_s": 0.5},
+        now=day_origin(today),
+    )
+    assert plan.status == PlanStatus.DONE and plan.check_errors == []
+    make_planner("planner")
+
+    browsing = browse()
+    page = browsing.page
+    browsing.goto("/planner/login/?next=/planner/")
+    page.fill("#id_username", "planner")
+    page.fill("#id_password", "planner-pass-1")
+    page.click("#login-submit")
+    page.wait_for_url("**/planner/")
+    page.select_option("#route-department", department.code)
+    page.wait_for_function(
+        "Number(document.body.dataset.routeLoads || 0) >= 1"
+        " && document.body.dataset.routeBusy === '0' && document.body.dataset.routePlans === '1'",
+        timeout=20_000,
+    )
+    lines = plan.routes.exclude(geometry=None).count()
+    assert lines >= 1 and page.locator("path.route-line").count() == lines
+    assert page.locator(".route-stop-label.is-job").count() == 8
+    assert page.locator(".route-plan .route-row").count() == 2
+    assert page.locator(".route-stop-label.is-hotspot").count() == 0
+
+    # The hotspot layers are recomputed (the dashboard computed its own runs on loading):
+    # the newest cluster run has a cleanliness hotspot in Dammam.
+    loads = int(page.evaluate("Number(document.body.dataset.plannerLoads || 0)"))
+    page.select_option("#filter-branch", "dammam")
+    page.wait_for_function(
+        f"Number(document.body.dataset.plannerLoads || 0) > {loads}"
+        " && document.body.dataset.plannerBusy === '0'",
+        timeout=30_000,
+    )
+    now = timezone.now()
+    run = HotspotRun.objects.create(
+        kind=HotspotRun.Kind.CLUSTERS,
+        date_from=now - timedelta(days=90),
+        date_to=now,
+        signature="t",
+        fingerprint="t",
+    )
+    lon, lat = offset(CENTRE, metres=1800, azimuth=200)
+    hull = Polygon.from_bbox((lon - 0.001, lat - 0.001, lon + 0.001, lat + 0.001))
+    hull.srid = 4326
+    HotspotCluster.objects.create(
+        run=run,
+        category=Category.objects.get(code="public_cleanliness"),
+        hull=hull,
+        centroid=Point(lon, lat, srid=4326),
+        area_m2=40_000,
+        report_count=10,
+        open_count=4,
+        first_report_at=now - timedelta(days=60),
+        last_report_at=now,
+        branch=dammam,
+        score=3.0,
+        eps_m=150,
+        min_points=5,
+    )
+    # Cleanup rounds from the hotspots for the branch chosen in the filters.
+    loads = int(page.evaluate("Number(document.body.dataset.routeLoads)"))
+    page.click("#route-cleanup")
+    page.wait_for_function(
+        f"Number(document.body.dataset.routeLoads || 0) > {loads}"
+        " && document.body.dataset.routeBusy === '0'",
+        timeout=30_000,
+    )
+    cleanup = RoutePlan.objects.exclude(pk=plan.pk).get()
+    assert cleanup.options["include_hotspots"] and cleanup.check_errors == []
+    assert cleanup.created_by.username == "planner"
+    # The newest plan of the branch replaces the older one on the map, hotspot stop included.
+    assert page.locator(".route-stop-label.is-hotspot").count() == 1
+    assert "cleanup rounds" in page.inner_text("#route-plans")
+    browsing.screenshot("planner-route-plans")
     browsing.assert_clean()

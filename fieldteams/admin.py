@@ -83,3 +83,7 @@ class SupervisorFlagAdmin(admin.ModelAdmin):
     list_display = ["report", "kind", "created_at", "resolved_at"]
     list_filter = ["kind", ("resolved_at", admin.EmptyFieldListFilter)]
     raw_id_fields = ["report", "assignment", "resolved_by"]
+
+
+# Route planning (disposal sites, crews' vehicles, stored plans): fieldteams/routing/admin.py.
+from fieldteams.routing import admin as routing_admin  # noqa: E402, F401

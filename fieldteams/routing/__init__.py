@@ -1,5 +1,9 @@
-"""Vehicle routing for route suggestions: instances, the solver module and a solution checker.
+"""Route suggestions: vehicle routing over crews' jobs, nearby reports and hotspot cleanups.
 
-Independent of the Django models: the planner (RoutePlan) turns crews and jobs into a
-`VrpInstance` and calls `fieldteams.routing.solver.solve`.
+- `instances`, `solver`, `checks`: the routing core without Django (benchmark file formats,
+  the one module that knows PyVRP, an independent solution checker);
+- `travel`: the TravelTimes interface (great-circle by default, replaceable by pgRouting);
+- `inputs` (reads), `planner` (the model of a crew's day), `services` (writes), `validate`
+  (checks of a stored plan), `selectors` (scopes, the crew map hook), `tasks` (Celery);
+- `models`: RoutePlan and its routes, stops and stops left out; DisposalSite; CrewRouting.
 """

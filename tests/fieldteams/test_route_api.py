@@ -295,3 +295,17 @@ def test_suggest_routes_refuses_bad_arguments(teams):
     ):
         with pytest.raises(CommandError, match=message):
             call_command("suggest_routes", *args, stdout=io.StringIO())
+
+
+def test_admin_pages_of_route_planning(teams, django_user_model):
+    crews, _users, _jobs, _lights = teams
+    plan = route_plan_create(plan_date=PLAN_DAY, crew=crews["north"], options=FAST)
+    admin = django_user_model.objects.create_superuser("root", password="pw-Root-2026!")
+    client = client_for(admin)
+    for path in (
+        "/admin/fieldteams/routeplan/",
+        f"/admin/fieldteams/routeplan/{plan.pk}/change/",
+        "/admin/fieldteams/disposalsite/add/",
+        "/admin/fieldteams/crewrouting/add/",
+    ):
+        assert client.get(path).status_code == 200, path

@@ -20,8 +20,12 @@ DATABASE_URL's server; it refuses a name without "bench", since it empties the r
      load of 100,000 new rows into the full table (indexes kept, the small-load path);
    - geopandas: pandas.read_csv -> validation in pandas -> GeoDataFrame -> gpd.sjoin with the
      branch polygons -> to_postgis appending to the same reports_report (SQLAlchemy +
-     GeoAlchemy2), categories mapped to ids with a merge. See `baseline_geopandas`.
-The machine's load average is printed with the results: the benchmark host is shared.
+     GeoAlchemy2), categories mapped to ids with a merge. See `baseline_geopandas`;
+   and between the two, the point join against pieces cut at several vertex limits
+   (GEO_OPS_SUBDIVIDE_MAX_VERTICES), on scratch tables.
+The machine's load average is printed with the results: the benchmark host is shared, and the
+other sessions' load slows ours (parallel workers on 2 cores) more than the mostly
+single-threaded baseline.
 """
 
 from __future__ import annotations
@@ -442,9 +446,10 @@ def baseline_geopandas(path: Path) -> dict:
     The same validation as ours, vectorised in pandas (no row loop): coordinates, duplicates,
     category (a subcategory code -> its parent), channel, status, timestamps (local time when
     no offset), closed_at rules, description length; the branch by gpd.sjoin against the
-    subdivided branch polygons (the faster choice here, see SJOIN_TARGET); then to_postgis
-    appends to reports_report in chunks of CHUNK rows, each streamed through COPY (geopandas'
-    own insert method, the fastest pandas offers: to_postgis takes no `method`).
+    subdivided branch pieces the app keeps (measured on these 1M points: ~1 s, against ~87 s
+    on the ten full polygons, whose 1,000-15,000-vertex rings every test walks); then the rows
+    go to reports_report through to_postgis's own path, chunks of CHUNK rows each streamed
+    through COPY, the fastest pandas offers (see the note at the insert).
     """
     import geopandas as gpd
     import shapely
@@ -578,6 +583,77 @@ def _copy_chunk(table, conn, keys, data_iter) -> int:
         return cursor.rowcount
 
 
+SUBDIVIDE_VALUES = (32, 64, 128, 256, 512, 2048)
+
+
+def subdivide_sweep() -> list[dict]:
+    """The point join against pieces cut at several GEO_OPS_SUBDIVIDE_MAX_VERTICES values.
+
+    On the reports just imported (a 20 % sample) and scratch piece tables, so the layer tables
+    are not touched: the set-based join of the import (each piece probes the points' index) and
+    the per-point probe of boundary_join_sql that the live intake uses.
+    """
+    from django.conf import settings
+    from django.db import connection
+
+    from layers.selectors import boundary_join_sql
+
+    rows = []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE sweep_points AS SELECT id, location FROM reports_report "
+            "TABLESAMPLE SYSTEM (20) REPEATABLE (1)"
+        )
+        cursor.execute("CREATE INDEX ON sweep_points USING gist (location)")
+        cursor.execute("CREATE TEMP TABLE sweep_sample AS SELECT * FROM sweep_points LIMIT 20000")
+        cursor.execute("ANALYZE sweep_points, sweep_sample")
+        cursor.execute("SELECT count(*) FROM sweep_points")
+        points = cursor.fetchone()[0]
+        probe_sql = boundary_join_sql(point_sql="s.location")
+        probe_sql = probe_sql.replace("layers_branchmunicipalitypiece", "sweep_pieces")
+        probe_sql = probe_sql.replace("layers_districtpiece", "sweep_district_pieces")
+        cursor.execute(
+            "CREATE TEMP TABLE sweep_district_pieces (district_id bigint, geom geometry)"
+        )
+        for vertices in SUBDIVIDE_VALUES:
+            cursor.execute("DROP TABLE IF EXISTS sweep_pieces")
+            cursor.execute(
+                "CREATE TEMP TABLE sweep_pieces AS SELECT id AS branch_id, "
+                "ST_Subdivide(geom, %s) AS geom FROM layers_branchmunicipality",
+                [vertices],
+            )
+            cursor.execute("CREATE INDEX ON sweep_pieces USING gist (geom)")
+            cursor.execute("ANALYZE sweep_pieces")
+            cursor.execute("SELECT count(*) FROM sweep_pieces")
+            pieces = cursor.fetchone()[0]
+            started = time.perf_counter()
+            cursor.execute(
+                """SELECT count(*) FROM (
+                    SELECT p.id, min(piece.branch_id) FROM sweep_pieces AS piece
+                    CROSS JOIN LATERAL (
+                        SELECT pt.id FROM sweep_points AS pt
+                        WHERE ST_Intersects(piece.geom, pt.location) OFFSET 0
+                    ) AS p GROUP BY p.id) AS q"""
+            )
+            set_join = time.perf_counter() - started
+            started = time.perf_counter()
+            cursor.execute(
+                f"SELECT count(branch_join.branch_id) FROM sweep_sample AS s {probe_sql}"
+            )
+            probe = time.perf_counter() - started
+            rows.append(
+                {
+                    "vertices": vertices,
+                    "pieces": pieces,
+                    "set_join_points_per_s": points / set_join,
+                    "probe_us": probe / 20000 * 1e6,
+                    "setting": settings.GEO_OPS_SUBDIVIDE_MAX_VERTICES,
+                }
+            )
+        cursor.execute("DROP TABLE sweep_points, sweep_sample, sweep_pieces, sweep_district_pieces")
+    return rows
+
+
 def _measure(csv_path: Path, out: Path) -> None:
     """Child process: Django on the bench database, both sides, JSON to `out`."""
     import django
@@ -587,6 +663,7 @@ def _measure(csv_path: Path, out: Path) -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-bulk-"))
     result = {"ours": ours(csv_path, tmp)}
+    result["subdivide"] = subdivide_sweep()
     with connection.cursor() as cursor:
         _empty_reports(cursor)
     connection.close()
@@ -670,6 +747,19 @@ def _results(result: dict, planted: dict[str, int], load_before: tuple) -> list[
             f"{ours_['incremental']['rebuilt_indexes']}",
         ),
     ]
+    for sweep in result.get("subdivide", []):
+        rows.append(
+            Result(
+                NAME,
+                f"point join, pieces of <= {sweep['vertices']} vertices ({sweep['pieces']:,} "
+                "pieces)",
+                sweep["set_join_points_per_s"],
+                "points/s",
+                note=f"set-based join of the import; the per-point probe of the live intake "
+                f"{sweep['probe_us']:.1f} us a point (GEO_OPS_SUBDIVIDE_MAX_VERTICES, now "
+                f"{sweep['setting']})",
+            )
+        )
     return rows
 
 

@@ -1,24 +1,33 @@
 """Bulk import of citizen reports from CSV or GeoJSON, set-based from end to end.
 
-One transaction, so a failure anywhere leaves no half-written rows:
+`reports_import()` runs in one transaction, so a failure anywhere leaves no half-written rows
+(and no scratch table). The rows never pass through a Python loop:
 
-1. COPY the file into an UNLOGGED staging table of text columns. A CSV is streamed to COPY as
-   it is (PostgreSQL's CSV parser, not Python, reads the rows); a GeoJSON file is converted to
-   CSV rows on the fly, feature by feature, with no validation in Python.
-2. The spatial join, set-based: the points of the rows with usable coordinates go into a narrow
-   table with a GiST index, and each boundary piece finds its points (see `_locate`).
-3. One CREATE TABLE AS validates every row with regex-guarded casts (no cast can raise, so one
-   bad value cannot abort the import), resolves the category or subcategory, flags duplicates
-   within the file and rows already stored, attaches the branch and district and writes every
-   fault of a row into its `reason`.
-4. The rejected rows go to the rejects file with their original columns and the reason.
-5. One INSERT ... SELECT writes the valid rows (with --commit).
+1. COPY the file into an UNLOGGED staging table of text columns. A CSV goes to COPY as it is
+   (PostgreSQL's CSV parser reads the rows); a GeoJSON FeatureCollection is converted to CSV
+   rows on the fly while COPY reads, format only (the document itself is parsed in memory with
+   the json module, fine for files of a few hundred MB; larger ones should come as CSV).
+2. The spatial join: the rows' coordinates go into a narrow table with a GiST index, and each
+   subdivided boundary piece finds its points (`_Run.locate`, which says why not one LATERAL
+   probe per point). Points on a shared edge get the tie-break of layers.selectors.
+3. One flat CREATE TABLE AS parses and looks up every row in parallel workers: regex-guarded
+   casts that cannot raise, so one bad value cannot abort the import; category or subcategory;
+   duplicates within the file; rows already stored; the branch and district from step 2.
+   Whether a row is valid is then a cheap predicate over that table, and the reasons are
+   spelled out only for the rows that fail it, every fault of a row in its `reason`.
+4. One INSERT ... SELECT of the valid rows (with commit). A load big relative to the table
+   drops the secondary indexes and the foreign keys first and re-creates them after
+   (`_drop_secondary`, with the measurements).
+5. The rejected rows go to the rejects file: their original columns, `reason`, `source_row`.
 
 File columns: external_id, lat, lon, category (a category or subcategory code), channel,
-created_at, status (default new), closed_at, description; a GeoJSON file carries them as the
-properties of Point features whose coordinates give lon and lat. Timestamps are ISO 8601
-(`2024-03-01 08:15`, `2024-03-01T08:15:00+03:00`, `...Z`); without an offset they are local
-time in settings.TIME_ZONE (Asia/Riyadh).
+created_at, status (default new), closed_at, description; other columns are carried into the
+rejects file and otherwise ignored. A GeoJSON file carries them as the properties of Point
+features, whose coordinates give lon and lat. Timestamps are ISO 8601 (`2024-03-01`,
+`2024-03-01 08:15`, `2024-03-01T08:15:00.5+03:00`, `...Z`); without an offset they are local time
+in settings.TIME_ZONE (Asia/Riyadh). Imported reports are historical records: they get the SLA
+due time of their (sub)category, but no duplicate detection and no dispatch; the ImportBatch row
+is their audit record.
 """
 
 from __future__ import annotations
@@ -65,15 +74,15 @@ EXTERNAL_ID_MAX_CHARS = Report._meta.get_field("external_id").max_length
 FUTURE_TOLERANCE = "5 minutes"
 
 # The load is "big relative to the table" when it brings at least BULK_MIN_ROWS rows and at
-# least REBUILD_RATIO times the rows already stored. Then dropping the non-unique indexes and the
-# foreign keys, inserting, and re-creating them (one sorted build per index, one set-based check
-# per foreign key) beats maintaining them row by row. Measured (bench/bulk_import.py, 1M rows,
-# 2 cores): see the notes at `_insert`.
-BULK_MIN_ROWS = 50_000
+# least REBUILD_RATIO times the rows already stored; then the indexes and foreign keys are
+# re-created rather than maintained row by row (_drop_secondary). Row by row costs ~30 us per
+# new row, a rebuild ~5-6 us per row of the whole table, so the break-even is near a load of a
+# quarter of the table; 0.5 stays on the safe side because a rebuild also keeps readers waiting.
+BULK_MIN_ROWS = 10_000
 REBUILD_RATIO = 0.5
 
-# Memory for the import transaction only (SET LOCAL): hash joins and the sort of the insert stay
-# in memory, index builds sort in one pass.
+# Memory for the import transaction only (SET LOCAL): the hash joins and aggregations of a
+# million rows stay in memory, index builds sort in one pass.
 WORK_MEM = "256MB"
 MAINTENANCE_WORK_MEM = "1GB"
 
@@ -84,8 +93,8 @@ _NUMBER_RE = r"^ *[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,2})? *$"
 _NON_FINITE_RE = r"^[+-]?(nan|inf|infinity)$"
 # ISO 8601: a date, optionally a time (T or space, minutes, seconds, fraction) with an optional
 # offset (Z, +03, +03:00, +0300). Fields are range-checked in the pattern itself; only the day of
-# the month needs arithmetic. A pattern without capture groups: PostgreSQL matches it about ten
-# times faster than one whose groups regexp_match must extract.
+# the month needs arithmetic. Tested with `~`, not regexp_match(): extracting the groups made
+# PostgreSQL ten times slower (20 us a value).
 _TIMESTAMP_RE = (
     r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
     r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
@@ -367,8 +376,11 @@ class _Run:
     Scratch tables, in the order they are made:
       stage      the file as text, one row per record, numbered in file order (COPY)
       dups       external_ids that occur more than once, with their first row
-      points     row -> lon, lat for the rows the spatial join must place
-      branch_of  row -> branch for those points (district_of likewise when districts exist)
+      dates, times, offsets
+                 every valid date, time of day and UTC offset as text (see _timestamp_sql)
+      points     row -> lon, lat for the rows not stored yet (parsed once, here)
+      branch_of  row -> lon, lat, branch for those points, NULL branch outside every branch
+                 (district_of: row -> district, when a district layer is loaded)
       checked    every row parsed, looked up and placed: one flat CREATE TABLE AS, so that its
                  expensive expressions (patterns, casts) run once each, in parallel workers
       rejected   row -> reason for the rows that are not imported (few)
@@ -416,7 +428,8 @@ class _Run:
             "description_max": settings.GEO_OPS_DESCRIPTION_MAX_CHARS,
         }
         # Settings for this transaction only (SET LOCAL). Inside a caller's transaction they would
-        # outlive the import, so restore_settings() puts the caller's values back.
+        # outlive the import, so reports_import() then puts the caller's values back
+        # (restore_settings) before it returns.
         self.settings = {
             # Losing the last moments of an import in a crash is harmless (external_id makes
             # the file safe to run again), so the commit need not wait for the WAL flush.
@@ -527,9 +540,13 @@ class _Run:
             self.present = "r.id IS NOT NULL"
         else:  # nothing imported yet (a first load): no join needed
             self.present_join, self.present = "", "false"
-        self.dup_join = (
-            f"LEFT JOIN {self.dups} AS dup ON dup.ext = {ext} AND dup.first_row < s.row_no"
-        )
+        if self.scalar(f"SELECT EXISTS (SELECT 1 FROM {self.dups})"):
+            self.dup_join = (
+                f"LEFT JOIN {self.dups} AS dup ON dup.ext = {ext} AND dup.first_row < s.row_no"
+            )
+            self.first_row = "dup.first_row"
+        else:  # the usual case: no probe per row
+            self.dup_join, self.first_row = "", "NULL::bigint"
         self.lookups()
         self.step("keys")
 
@@ -664,24 +681,27 @@ class _Run:
         self.execute(
             f"""CREATE UNLOGGED TABLE {self.checked} AS
             SELECT s.row_no, {self.col("external_id")} AS ext, {self.present} AS present,
-                   dup.first_row, {geometry_error} AS geometry_error,
+                   {self.first_row} AS first_row, {geometry_error} AS geometry_error,
                    b.lon, b.lat, b.branch_id, {district} AS district_id,
                    {_timestamp_sql(self.raw("created_at"), "cr")} AS created_at,
                    {self.col("closed_at")} IS NOT NULL AS closed_given,
                    {_timestamp_sql(self.raw("closed_at"), "cl")} AS closed_at,
                    lower({self.col("channel")}) AS channel,
                    coalesce(lower({self.col("status")}), 'new') AS status,
-                   coalesce(btrim({self.col("description")}, E' \\t\\r\\n'), '') AS description,
-                   coalesce(parent.id, cat.id) AS category_id,
-                   CASE WHEN cat.parent_id IS NOT NULL THEN cat.id END AS subcategory_id,
-                   coalesce(cat.active AND coalesce(parent.active, true), false)
-                       AS category_active,
-                   cat.default_priority AS priority, cat.sla_hours
+                   coalesce(btrim({self.raw("description")}, E' \\t\\r\\n'), '') AS description,
+                   cat.category_id, cat.subcategory_id, coalesce(cat.active, false)
+                       AS category_active, cat.priority, cat.sla_hours
             FROM {self.stage} AS s
             {self.present_join}
             {self.dup_join}
-            LEFT JOIN reports_category AS cat ON cat.code = {self.col("category")}
-            LEFT JOIN reports_category AS parent ON parent.id = cat.parent_id
+            LEFT JOIN (
+                -- A code resolved once: a subcategory stands for its parent category.
+                SELECT c.code, coalesce(p.id, c.id) AS category_id,
+                       CASE WHEN c.parent_id IS NOT NULL THEN c.id END AS subcategory_id,
+                       c.active AND coalesce(p.active, true) AS active,
+                       c.default_priority AS priority, c.sla_hours
+                FROM reports_category AS c LEFT JOIN reports_category AS p ON p.id = c.parent_id
+            ) AS cat ON cat.code = {self.col("category")}
             LEFT JOIN {self.branch_of} AS b ON b.row_no = s.row_no
             {district_join}
             {_timestamp_lookup_joins(self.raw("created_at"), "cr", self.tables)}
@@ -914,9 +934,9 @@ def _drop_secondary(cursor, table: str) -> tuple[list[str], list[str]]:
     so keeping them costs nothing while rebuilding one reads the whole table. The exception is
     the unique index on external_id, which every imported row enters.
 
-    ACCESS EXCLUSIVE on the table until the commit (readers wait) is the price, which is why it
-    is done only for loads big relative to the table (BULK_MIN_ROWS, REBUILD_RATIO). The unique
-    checks still happen, at the rebuild: a duplicate would fail it and roll everything back.
+    ACCESS EXCLUSIVE on the table for the whole import (readers wait) is the price, which is why
+    it is done only for loads big relative to the table (BULK_MIN_ROWS, REBUILD_RATIO). The
+    unique checks still happen, at the rebuild: a duplicate would fail it and roll back all.
     """
     cursor.execute(
         """SELECT quote_ident(c.relname), pg_get_indexdef(i.indexrelid),
@@ -993,20 +1013,24 @@ def reports_import(
     source = _open_source(path)
     summary = ImportSummary(path=str(path), file_format=source.file_format)
     started = time.perf_counter()
+    # Inside a caller's transaction, the SET LOCAL settings of the import would outlive it.
+    nested = connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cursor:
         run = _Run(cursor, source, summary)
         run.load()
         rebuild = False
         if commit:
-            # A load big relative to the table rebuilds the indexes (see _drop_secondary). Then
-            # the table is locked against other writers before anything is compared with it, so
-            # that "already present" stays true until the commit and the insert needs no
-            # conflict handling (readers are still served until the indexes are dropped).
+            # A load big relative to the table rebuilds the indexes (see _drop_secondary), which
+            # needs ACCESS EXCLUSIVE. Taken now, before anything is compared with the table, so
+            # that "already present" stays true until the commit, and taken at once rather than
+            # as a weaker lock upgraded later: an intake transaction that read the table and
+            # then waits to insert would deadlock with the upgrade. Readers wait until the
+            # commit: the price of the fast path, paid only for big loads.
             existing = _existing_rows(cursor)
             rows = run.scalar(f"SELECT count(*) FROM {run.stage}")
             rebuild = _big_load(rows, existing) if rebuild_indexes is None else rebuild_indexes
             if rebuild:
-                cursor.execute(f"LOCK TABLE {Report._meta.db_table} IN SHARE ROW EXCLUSIVE MODE")
+                cursor.execute(f"LOCK TABLE {Report._meta.db_table} IN ACCESS EXCLUSIVE MODE")
         run.keys()
         run.locate()
         run.check()
@@ -1033,7 +1057,8 @@ def reports_import(
         if rejects_path:
             run.write_rejects(Path(rejects_path))
         run.drop_scratch()
-        run.restore_settings()
+        if nested:
+            run.restore_settings()
         if not commit:
             transaction.set_rollback(True)
     summary.seconds = time.perf_counter() - started

@@ -492,6 +492,34 @@ def test_rebuild_path_restores_every_index_and_constraint(tmp_path):
         cursor.execute("UPDATE reports_report SET branch_id = -1 WHERE external_id = 'B-1'")
 
 
+def test_a_row_stored_concurrently_counts_as_already_present(tmp_path, monkeypatch):
+    """A writer storing one of the external_ids between the validation and the insert (the
+    small-load path takes no table lock): the insert falls back to ON CONFLICT DO NOTHING."""
+    from django.contrib.gis.geos import Point
+
+    from geo_ops.reports import bulk
+
+    count = bulk._Run.count
+
+    def count_then_race(run):
+        count(run)
+        Report.objects.create(
+            category=Category.objects.get(code="roads_networks"),
+            location=Point(*DAMMAM_CORNICHE, srid=4326),
+            channel="app",
+            external_id="RACE-2",
+        )
+
+    monkeypatch.setattr(bulk._Run, "count", count_then_race)
+    path = write_csv(tmp_path / "race.csv", [row("RACE-1"), row("RACE-2"), row("RACE-3")])
+
+    summary = reports_import(path=path, commit=True, actor_label="t")
+
+    assert (summary.inserted, summary.already_present, summary.rejected) == (2, 1, 0)
+    assert Report.objects.filter(external_id="RACE-2").count() == 1
+    assert Report.objects.filter(import_batch=summary.batch_id).count() == 2
+
+
 # --- the command -------------------------------------------------------------------------------
 
 

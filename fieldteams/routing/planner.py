@@ -24,7 +24,9 @@ How the day is modelled for the solver (fieldteams.routing.solver, PyVRP 0.14):
   planned and flagged. "penalty": no windows (PyVRP 0.14 has no soft windows): jobs due during
   the shift get twice the prize, and the ETA tells which will be late.
 - Cleanup trucks (a vehicle type with a load capacity) unload at disposal sites mid-shift:
-  the sites are reload depots, unloading time is added to the legs leaving a site.
+  the sites are reload depots, unloading time is added to the legs leaving a site. A truck also
+  empties before it returns: the leg from its last stop to its depot goes through the disposal
+  site that makes it shortest (in the matrices the solver sees, and as a stop of the route).
 - Crew skills: PyVRP 0.14 has no client-vehicle compatibility, so crews are grouped by skills
   and vehicle type and each group is solved on its own (within a group every crew can do every
   stop). A job stays in its own crew's group; others go to the group of crews skilled for it.
@@ -344,6 +346,27 @@ class Planner:
             # service time in fieldteams.routing.solver): arrival times stay true arrivals.
             dur[node, :] += unload[node]
             dur[node, node] = 0
+        # Trucks empty before going home: every leg from a stop to a truck's depot runs through
+        # its best disposal site, unloading included (the solver sees the whole detour).
+        raw_dur, raw_dist = base_dur.copy(), dist.copy()
+        via: dict[tuple[int, int], int] = {}  # (stop, end depot) -> site, full-matrix indices
+        if has_load and sites and len(points) > depot_count:
+            site_idx = np.arange(2 * n_v, depot_count)
+            clients = np.arange(depot_count, len(points))
+            for vi in range(n_v):
+                end = n_v + vi
+                detour = (
+                    raw_dur[np.ix_(clients, site_idx)]
+                    + unload[site_idx][None, :]
+                    + raw_dur[site_idx, end][None, :]
+                )
+                best = detour.argmin(axis=1)
+                for c, b in zip(clients, best, strict=True):
+                    site = int(site_idx[b])
+                    via[(int(c), end)] = site
+                    dur[c, end] = raw_dur[c, site] + unload[site] + raw_dur[site, end]
+                    base_dur[c, end] = dur[c, end]
+                    dist[c, end] = raw_dist[c, site] + raw_dist[site, end]
 
         # Windows on the plan clock.
         max_break = max(v.break_s for v in vehicles)
@@ -495,6 +518,7 @@ class Planner:
                         "than the jobs planned",
                     )
 
+        sub = {full: k for k, full in enumerate(node_index)}  # full-matrix index -> sub index
         routes = []
         for vi, v in enumerate(vehicles):
             path = routes_by_vehicle.get(vi, [])
@@ -508,6 +532,13 @@ class Planner:
                     depot_count=depot_count,
                     sites=sites,
                     base_dur=base_dur[np.ix_(idx, idx)],
+                    raw_dur=raw_dur[np.ix_(idx, idx)],
+                    raw_dist=raw_dist[np.ix_(idx, idx)],
+                    via={
+                        (sub[c] + 1, sub[e] + 1): sub[site] + 1
+                        for (c, e), site in via.items()
+                        if c in sub
+                    },
                     unload=unload[idx],
                     stop_windows=stop_windows,
                     late_now=late_now,
@@ -527,6 +558,9 @@ class Planner:
         depot_count: int,
         sites: list,
         base_dur: np.ndarray,
+        raw_dur: np.ndarray,
+        raw_dist: np.ndarray,
+        via: dict[tuple[int, int], int],
         unload: np.ndarray,
         stop_windows,
         late_now,
@@ -620,6 +654,34 @@ class Planner:
                 )
             leg_s = float(base_dur[prev - 1, node - 1])
             leg_m = float(instance.distances[prev - 1, node - 1])
+            site_node = via.get((prev, node)) if node == nodes[-1] else None
+            if site_node is not None:
+                # The last leg home runs through a disposal site: shown as its own stop.
+                site = sites[site_node - 2 * instance.vehicles - 1]
+                leg_s = float(raw_dur[prev - 1, site_node - 1])
+                leg_m = float(raw_dist[prev - 1, site_node - 1])
+                there = times[k - 1][2] if not (brk and brk[0] == k - 1) else brk[3]
+                there += leg_s
+                done = there + float(unload[site_node - 1])
+                stops.append(
+                    PlannedStop(
+                        StopKind.DISPOSAL,
+                        (site.location.x, site.location.y),
+                        self.at(there),
+                        self.at(there),
+                        self.at(done),
+                        travel_s=leg_s,
+                        distance_m=leg_m,
+                        service_s=done - there,
+                        load_after=0,
+                        trip=trip,
+                        disposal_site=site,
+                    )
+                )
+                load = 0
+                trip += 1
+                leg_s = float(raw_dur[site_node - 1, node - 1])
+                leg_m = float(raw_dist[site_node - 1, node - 1])
             if node == nodes[-1]:
                 stop = PlannedStop(
                     StopKind.END,
@@ -677,7 +739,7 @@ class Planner:
 
     def _totals(self, v: _Vehicle, stops: list[PlannedStop]) -> PlannedRoute:
         route = PlannedRoute(crew=v.crew, stops=stops)
-        route.trips = 1 + sum(1 for s in stops if s.kind == StopKind.DISPOSAL)
+        route.trips = max(1, len({s.trip for s in stops if s.stop is not None}))
         previous = None
         for s in stops:
             route.distance_m += s.distance_m

@@ -4,9 +4,10 @@
 each route starts and ends at the crew's depot within its shift; every leg's time and distance
 match the travel-time provider and the times add up (arrival = departure + leg, service starts
 no earlier than arrival and inside its window, departure = start + service); the break is taken,
-long enough, inside its window; a truck's load never exceeds its capacity and is emptied at each
-disposal site, which is visited while open; each job is on one route at most and never both
-planned and dropped; and the crew is skilled for every job it was given.
+long enough, inside its window; a truck's load never exceeds its capacity, is emptied at each
+disposal site, which is visited while open, and the truck goes home empty; each job is on one
+route at most and never both planned and dropped; and the crew is skilled for every job it was
+given.
 """
 
 from __future__ import annotations
@@ -159,4 +160,6 @@ def _route_errors(route, stops, crew, provider, same_provider) -> list[str]:
             errors.append(f"stop {s.sequence}: load {load} > capacity {route.load_capacity}")
         if route.load_capacity is None and s.load:
             errors.append(f"stop {s.sequence}: a load on a vehicle without capacity")
+    if route.load_capacity is not None and stops[-1].load_after:
+        errors.append(f"back at the depot with a load of {stops[-1].load_after}")
     return errors

@@ -416,3 +416,63 @@ def test_the_celery_task_computes_a_queued_plan(roads):
     result = route_plan_compute.apply(args=[plan.pk]).get()
     assert result == {"plan": plan.pk, "status": "done", "jobs_planned": 2, "jobs_dropped": 0}
     assert_feasible(plan)
+
+
+class ManhattanTravelTimes:
+    """A stand-in provider (what a pgRouting one would be): the planner must not care."""
+
+    name = "manhattan-test"
+
+    def matrices(self, *, points, vehicle_type):
+        import numpy as np
+
+        from fieldteams.routing.travel import Matrices
+
+        xy = np.asarray(points) * [100_000, 111_000]  # rough metres at this latitude
+        metres = np.abs(xy[:, None, :] - xy[None, :, :]).sum(axis=-1)
+        return Matrices(
+            distances_m=np.rint(metres).astype(np.int64),
+            durations_s=np.rint(metres / 10).astype(np.int64),
+        )
+
+    def line(self, *, points):
+        out = []
+        for (x0, y0), (x1, _y1) in zip(points, points[1:], strict=False):
+            out += [(x0, y0), (x1, y0)]
+        return out + [points[-1]]
+
+
+def test_the_travel_time_provider_is_a_setting(roads, settings):
+    settings.GEO_OPS_ROUTE_TRAVEL_TIMES = "tests.fieldteams.test_route_plans.ManhattanTravelTimes"
+    ring(4, metres=2000)
+    plan = route_plan_create(plan_date=PLAN_DAY, crew=roads, options=FAST)
+    assert_feasible(plan)  # the stored legs agree with the provider's times and distances
+    assert plan.travel_times == "manhattan-test"
+    route = plan.routes.get()
+    legs = [s for s in route.stops.all() if s.travel_s]
+    assert all(s.travel_s == pytest.approx(s.distance_m / 10, abs=1) for s in legs)
+    assert route.geometry.num_points > 6  # the provider's own path between stops
+
+
+def test_great_circle_matrices_agree_with_postgis_geography(db):
+    from fieldteams.routing.travel import (
+        GreatCircleTravelTimes,
+        PostgisTravelTimes,
+        vehicle_speed_ms,
+    )
+
+    points = [
+        CENTRE,
+        offset(CENTRE, metres=5000, azimuth=60),
+        offset(CENTRE, metres=900, azimuth=200),
+    ]
+    numpy = GreatCircleTravelTimes(detour_factor=1.0).matrices(points=points, vehicle_type="van")
+    postgis = PostgisTravelTimes(detour_factor=1.0).matrices(points=points, vehicle_type="van")
+    assert numpy.distances_m[0, 1] == pytest.approx(5000, rel=0.006)
+    assert numpy.distances_m[0, 2] == pytest.approx(900, rel=0.006)
+    assert numpy.distances_m == pytest.approx(postgis.distances_m, rel=0.006, abs=1)
+    assert (numpy.distances_m.diagonal() == 0).all()
+    speed = vehicle_speed_ms("van")
+    assert numpy.durations_s[0, 1] == pytest.approx(numpy.distances_m[0, 1] / speed, abs=1)
+    truck = GreatCircleTravelTimes().matrices(points=points, vehicle_type="truck")
+    assert truck.durations_s[0, 1] > numpy.durations_s[0, 1]  # slower, and the detour factor

@@ -116,10 +116,13 @@ def may_plan(
 
 
 def crew_route_today(*, crew: Crew) -> CrewRoute | None:
-    """The crew's route in the newest finished plan of today."""
+    """The crew's route in the newest finished plan of today, or of the shift it is on now (a
+    night shift planned for yesterday runs past midnight)."""
+    now = timezone.now()
     return (
-        CrewRoute.objects.filter(
-            crew=crew, plan__plan_date=timezone.localdate(), plan__status=PlanStatus.DONE
+        CrewRoute.objects.filter(crew=crew, plan__status=PlanStatus.DONE)
+        .filter(
+            Q(plan__plan_date=timezone.localdate()) | Q(shift_start__lte=now, shift_end__gte=now)
         )
         .select_related("plan")
         .order_by("-plan__created_at", "-plan_id")

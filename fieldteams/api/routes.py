@@ -238,7 +238,11 @@ class RoutePlanCreateView(APIView):
 
     permission_classes = [permissions.IsAuthenticated, RouteAccessPermission]
 
-    @extend_schema(request=PlanRequestSerializer, responses={201: dict, 202: dict})
+    @extend_schema(
+        operation_id="route_plan_create",
+        request=PlanRequestSerializer,
+        responses={201: dict, 202: dict},
+    )
     def post(self, request):
         body = PlanRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -280,6 +284,7 @@ class RoutePlanListView(APIView):
     permission_classes = [permissions.IsAuthenticated, RouteAccessPermission]
 
     @extend_schema(
+        operation_id="route_plans_list",
         parameters=[
             OpenApiParameter("date", str),
             OpenApiParameter("department", str),
@@ -311,10 +316,7 @@ class RoutePlanListView(APIView):
         return Response({"count": len(plans), "results": [plan_summary(p) for p in plans]})
 
 
-class RoutePlanView(APIView):
-    """GET: one plan, with the routes (ordered stops, ETAs, totals, LineString) and the stops
-    left out with their reasons; a crew member sees their own crew's route only."""
-
+class _PlanInScope(APIView):
     permission_classes = [permissions.IsAuthenticated, RouteAccessPermission]
 
     def _plan(self, pk: int) -> RoutePlan:
@@ -323,16 +325,23 @@ class RoutePlanView(APIView):
             raise Http404
         return plan
 
-    @extend_schema(responses={200: dict})
+
+class RoutePlanView(_PlanInScope):
+    """GET: one plan, with the routes (ordered stops, ETAs, totals, LineString) and the stops
+    left out with their reasons; a crew member sees their own crew's route only."""
+
+    @extend_schema(operation_id="route_plan_retrieve", responses={200: dict})
     def get(self, request, pk: int):
         return Response(plan_data(self._plan(pk), self.access))
 
 
-class RoutePlanReplanView(RoutePlanView):
+class RoutePlanReplanView(_PlanInScope):
     """POST {"crew", "lat", "lon"}: plan again from now keeping started jobs (a crew member
     re-plans their own crew; without "crew" a supervisor re-plans the plan's whole scope)."""
 
-    @extend_schema(request=ReplanSerializer, responses={201: dict})
+    @extend_schema(
+        operation_id="route_plan_replan", request=ReplanSerializer, responses={201: dict}
+    )
     def post(self, request, pk: int):
         plan = self._plan(pk)
         body = ReplanSerializer(data=request.data)
@@ -358,11 +367,11 @@ class RoutePlanReplanView(RoutePlanView):
         return Response(plan_data(new, self.access), status=status.HTTP_201_CREATED)
 
 
-class RoutePlanApplyView(RoutePlanView):
+class RoutePlanApplyView(_PlanInScope):
     """POST: hand every job of a shared plan to the crew whose route holds it (supervisors and
     planners)."""
 
-    @extend_schema(request=None, responses={200: dict})
+    @extend_schema(operation_id="route_plan_apply", request=None, responses={200: dict})
     def post(self, request, pk: int):
         plan = self._plan(pk)
         if not (self.access.supervisor or self.access.planner):
@@ -384,7 +393,7 @@ class CrewRouteTodayView(APIView):
 
     permission_classes = [permissions.IsAuthenticated, RouteAccessPermission]
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(operation_id="route_crew_today", responses={200: dict})
     def get(self, request):
         member = self.access.member
         if member is None:

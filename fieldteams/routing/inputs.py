@@ -9,7 +9,7 @@ into seconds since the plan day's local midnight.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -55,18 +55,6 @@ class BreakRule:
 
 
 @dataclass
-class Started:
-    """A job the crew has already started: kept first, with its estimated times."""
-
-    assignment: Assignment
-    point: Point2
-    arrival: datetime
-    start: datetime
-    end: datetime
-    service_s: float
-
-
-@dataclass
 class CrewInput:
     crew: Crew
     vehicle_type: str
@@ -78,9 +66,6 @@ class CrewInput:
     disposal_sites: list[DisposalSite]
     skill_ids: frozenset[int]  # category ids it may do (top-level skills expanded)
     branch_ids: frozenset[int]
-    started: list[Started] = field(default_factory=list)
-    start_point: Point2 | None = None  # where the vehicle starts (depot, or after started jobs)
-    start_at: datetime | None = None
 
 
 @dataclass

@@ -43,7 +43,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 
 from .checks import check_solution
-from .inputs import STARTED_STATES, CrewInput, Point2, Started, StopInput, day_origin
+from .inputs import STARTED_STATES, CrewInput, Point2, StopInput, day_origin
 from .instances import VrpInstance
 from .models import DropReason, StopKind
 from .solver import SOLVER_NAME, VehicleSpec, solve
@@ -381,7 +381,6 @@ class Planner:
             closes = site.closes.hour * 3600 + site.closes.minute * 60
             windows.append((0, HORIZON_S) if closes - opens >= 24 * 3600 - 120 else (opens, closes))
         stop_windows: dict[str, tuple[int, int] | None] = {}
-        late_now: set[str] = set()
         prizes_by_key: dict[str, int] = {}
         for j, stop in enumerate(stops):
             node = depot_count + j
@@ -397,9 +396,9 @@ class Planner:
                     if max_break and latest >= break_open:
                         latest -= max_break
                     reachable = min(v.start_s + int(dur[vi, node]) for vi, v in enumerate(vehicles))
-                    if latest < reachable:
-                        late_now.add(stop.key)  # cannot be met whatever the plan: planned late
-                    elif latest < HORIZON_S:
+                    # A due time no crew can meet whatever the plan gets no window: the job is
+                    # planned and flagged late rather than left out.
+                    if reachable <= latest < HORIZON_S:
                         window = (0, latest)
             stop_windows[stop.key] = window
             windows.append(window or (0, HORIZON_S))
@@ -541,7 +540,6 @@ class Planner:
                     },
                     unload=unload[idx],
                     stop_windows=stop_windows,
-                    late_now=late_now,
                 )
             )
         return routes
@@ -563,7 +561,6 @@ class Planner:
         via: dict[tuple[int, int], int],
         unload: np.ndarray,
         stop_windows,
-        late_now,
     ) -> PlannedRoute:
         n_v = instance.vehicles
         nodes = [vi + 1, *path, n_v + vi + 1]  # instance node numbers
@@ -780,5 +777,4 @@ __all__ = [
     "PlannedRoute",
     "PlannedStop",
     "Planner",
-    "Started",
 ]

@@ -27,6 +27,7 @@ from geo_ops.reports.models import (
     ReportEvent,
     Status,
 )
+from geo_ops.reports.selectors import PreparedStatement
 
 from .calendar import sla_due_at, working_calendar
 from .dispatch import Decision, Dispatcher, ReportFacts, candidates_for
@@ -155,6 +156,32 @@ INSERT INTO fieldteams_supervisorflag (report_id, kind, reason, created_at)
 VALUES (%(report)s, %(kind)s, %(reason)s, statement_timestamp())
 ON CONFLICT DO NOTHING
 """
+# Both as prepared statements: planned once per connection, not on every intake.
+ASSIGN_STATEMENT = PreparedStatement(
+    "fieldteams_dispatch_assign",
+    ASSIGN_SQL,
+    {
+        "report": "bigint",
+        "crew": "bigint",
+        "state": "text",
+        "reason": "text",
+        "score": "float8",
+        "distance_m": "float8",
+        "actor": "text",
+        "due_at": "timestamptz",
+        "from_status": "text",
+        "to_status": "text",
+        "dispatched": "text",
+        "status_changed": "text",
+        "public_note": "text",
+        "data": "text",
+    },
+)
+UNASSIGNED_STATEMENT = PreparedStatement(
+    "fieldteams_dispatch_unassigned",
+    UNASSIGNED_SQL,
+    {"report": "bigint", "due_at": "timestamptz", "kind": "text", "reason": "text"},
+)
 
 
 def report_dispatch(*, report: Report, actor_label: str = DISPATCH_ACTOR) -> Assignment | None:
@@ -176,8 +203,8 @@ def report_dispatch(*, report: Report, actor_label: str = DISPATCH_ACTOR) -> Ass
     now = timezone.now()
     if decision.crew_id is None:
         with connection.cursor() as cursor:
-            cursor.execute(
-                UNASSIGNED_SQL,
+            UNASSIGNED_STATEMENT.execute(
+                cursor,
                 {
                     "report": report.pk,
                     "due_at": report.due_at,
@@ -190,8 +217,8 @@ def report_dispatch(*, report: Report, actor_label: str = DISPATCH_ACTOR) -> Ass
     crew_code = next(c.code for c in candidates if c.crew_id == decision.crew_id)
     data = {"crew": crew_code, "score": decision.score, "distance_m": decision.distance_m}
     with connection.cursor() as cursor:
-        cursor.execute(
-            ASSIGN_SQL,
+        ASSIGN_STATEMENT.execute(
+            cursor,
             {
                 "report": report.pk,
                 "crew": decision.crew_id,

@@ -6,7 +6,10 @@ joins to the same branch whichever path stored it.
 """
 
 from django.contrib.gis.geos import Point
+from django.db import connection
 from django.db.models import QuerySet
+
+from geo_ops.reports.selectors import PreparedStatement
 
 from .models import BranchMunicipality, District
 
@@ -32,17 +35,12 @@ def boundaries_for_point(*, point: Point) -> tuple[BranchMunicipality | None, in
     """
     if point.srid and point.srid != 4326:
         point = point.transform(4326, clone=True)
+    with connection.cursor() as cursor:
+        BOUNDARIES_STATEMENT.prepare(cursor)
     branch = next(
         iter(
             BranchMunicipality.objects.raw(
-                f"""
-                SELECT b.id, b.code, b.name_en, b.name_ar, b.population, b.updated_at,
-                       district_join.district_id AS district_join_id
-                FROM (SELECT ST_SetSRID(ST_MakePoint(%s, %s), 4326) AS point) AS p
-                {boundary_join_sql(point_sql="p.point")}
-                JOIN layers_branchmunicipality AS b ON b.id = branch_join.branch_id
-                """,
-                [point.x, point.y],
+                BOUNDARIES_STATEMENT.execute_sql, {"lon": point.x, "lat": point.y}
             )
         ),
         None,
@@ -77,3 +75,17 @@ def boundary_join_sql(*, point_sql: str) -> str:
             ORDER BY piece.district_id LIMIT 1
         ) AS district_join ON true
     """
+
+
+# Intake runs this on every report: a prepared statement, planned once per connection.
+BOUNDARIES_STATEMENT = PreparedStatement(
+    "layers_boundaries_for_point",
+    f"""
+    SELECT b.id, b.code, b.name_en, b.name_ar, b.population, b.updated_at,
+           district_join.district_id AS district_join_id
+    FROM (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS point) AS p
+    {boundary_join_sql(point_sql="p.point")}
+    JOIN layers_branchmunicipality AS b ON b.id = branch_join.branch_id
+    """,
+    {"lon": "float8", "lat": "float8"},
+)

@@ -26,7 +26,7 @@ from .models import (
     ReportEvent,
     Status,
 )
-from .selectors import category_resolve
+from .selectors import PreparedStatement, category_resolve
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,11 @@ def crowd_priority(*, base: int, reports: int) -> int:
 # radius is metres: ST_DWithin on geography (the spheroid), which cannot use the geometry GiST
 # index by itself, so a bounding box in degrees grown to more than the radius (`&&` with
 # ST_Expand, which the index answers) narrows the rows first. The nearest such report is the
-# original; FOR UPDATE holds it while its count grows.
-DUPLICATE_SQL = """
+# original; FOR UPDATE holds it while its count grows. A prepared statement: planning it cost
+# more than running it (PreparedStatement).
+# The open statuses are constants, written into the statement.
+_OPEN_SQL = ", ".join(f"'{status}'" for status in OPEN_STATUSES)
+DUPLICATE_SQL = f"""
 SELECT r.id FROM reports_report AS r
 WHERE r.location && ST_Expand(ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), %(dx)s, %(dy)s)
   AND ST_DWithin(
@@ -63,7 +66,7 @@ WHERE r.location && ST_Expand(ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), 
         %(radius)s)
   AND r.category_id = %(category)s
   AND (r.subcategory_id = %(subcategory)s OR r.subcategory_id IS NULL OR %(subcategory)s IS NULL)
-  AND r.status IN %(open)s
+  AND r.status IN ({_OPEN_SQL})
   AND r.created_at >= %(since)s
 ORDER BY ST_Distance(
         r.location::geography, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography),
@@ -71,6 +74,20 @@ ORDER BY ST_Distance(
 LIMIT 1
 FOR UPDATE OF r
 """
+DUPLICATE_STATEMENT = PreparedStatement(
+    "geo_ops_report_duplicate",
+    DUPLICATE_SQL,
+    {
+        "lon": "float8",
+        "lat": "float8",
+        "dx": "float8",
+        "dy": "float8",
+        "radius": "float8",
+        "category": "bigint",
+        "subcategory": "bigint",
+        "since": "timestamptz",
+    },
+)
 
 
 def _degrees_margin(*, radius_m: float, lat: float) -> tuple[float, float]:
@@ -105,11 +122,10 @@ def duplicate_original_for(
         "radius": radius,
         "category": category.pk,
         "subcategory": subcategory.pk if subcategory else None,
-        "open": tuple(str(status) for status in OPEN_STATUSES),
         "since": received_at - timedelta(hours=specific.duplicate_window_hours),
     }
     with connection.cursor() as cursor:
-        cursor.execute(DUPLICATE_SQL, params)
+        DUPLICATE_STATEMENT.execute(cursor, params)
         row = cursor.fetchone()
     if row is None:
         return None

@@ -74,6 +74,13 @@ DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
 # would dominate a 5 ms intake request.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Intake's hot raw-SQL statements are server-side prepared statements (reports.selectors.
+# PreparedStatement) so that PostgreSQL plans them once per connection. With the default
+# plan_cache_mode (auto) it kept re-planning dispatch's candidates statement on every call (its
+# generic plan's estimate looks costlier than the custom plans': an array of unknown length),
+# and planning is what it costs. Only prepared statements and PL/pgSQL function bodies use the
+# plan cache; Django's own queries are unaffected.
+DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c plan_cache_mode=force_generic_plan"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

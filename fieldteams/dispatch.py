@@ -31,16 +31,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
-from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import connection
-from django.db.models import Count, Q
 from django.utils import timezone
 from pyproj import Geod
 
 from geo_ops.reports.models import Category
 from geo_ops.reports.selectors import PreparedStatement
 
-from .models import ACTIVE_STATES, AssignmentState, Crew
+from .models import ACTIVE_STATES, AssignmentState
 
 _GEOD = Geod(ellps="WGS84")
 DEFAULT_WEIGHTS = {"open_job": 1.0, "due_earlier": 1.0, "km": 0.5, "shift_hour": 0.25}
@@ -89,6 +87,23 @@ WHERE NOT EXISTS (
 
 CANDIDATES_STATEMENT = PreparedStatement(
     "fieldteams_dispatch_candidates", CANDIDATES_SQL, {"ids": "bigint[]", "dues": "timestamptz[]"}
+)
+
+# Why no crew fits a report: how many active crews have the skill, and the codes of those that
+# also cover the branch. A prepared statement, as it runs at intake whenever no crew fits (the
+# ORM's aggregate cost more to compile than to run).
+NO_CREW_STATEMENT = PreparedStatement(
+    "fieldteams_dispatch_no_crew",
+    """
+    SELECT count(DISTINCT c.id),
+           array_agg(DISTINCT c.code ORDER BY c.code)
+               FILTER (WHERE cb.branchmunicipality_id = %(branch)s)
+    FROM fieldteams_crew AS c
+    JOIN fieldteams_crew_skills AS cs ON cs.crew_id = c.id
+    LEFT JOIN fieldteams_crew_branches AS cb ON cb.crew_id = c.id
+    WHERE c.active AND cs.category_id = ANY(%(categories)s)
+    """,
+    {"categories": "bigint[]", "branch": "bigint"},
 )
 
 
@@ -340,13 +355,12 @@ class Dispatcher:
             [report.subcategory_id] if report.subcategory_id else []
         )
         # Which rule left nobody: one query (this path runs at intake whenever no crew fits).
-        skilled = Crew.objects.filter(active=True, skills__in=categories)
-        counts = skilled.aggregate(
-            skilled=Count("id", distinct=True),
-            covering=ArrayAgg(
-                "code", distinct=True, filter=Q(branches=report.branch_id), default=[]
-            ),
-        )
+        with connection.cursor() as cursor:
+            NO_CREW_STATEMENT.execute(
+                cursor, {"categories": categories, "branch": report.branch_id}
+            )
+            skilled, covering = cursor.fetchone()
+        counts = {"skilled": skilled, "covering": covering or []}
         if not counts["skilled"]:
             return f"no active crew is skilled for {specific}"
         if not counts["covering"]:

@@ -62,12 +62,13 @@ class RenderedMap:
     script: str
 
 
-def public_map_render(*, rtl: bool, config_id: str = "public-map-config") -> RenderedMap:
-    """Build the public map (basemap from settings, controls placed for the text direction)."""
+def offline_map_render(*, rtl: bool, zoom_start: int, page_script: MacroElement) -> RenderedMap:
+    """A folium map with local assets, the configured basemap, controls placed for the text
+    direction and the page's own script (which adds the data layers), rendered in parts."""
     lat, lon = conf.get("GEO_OPS_PUBLIC_MAP_CENTER")
     m = OfflineMap(
         location=[lat, lon],
-        zoom_start=conf.get("GEO_OPS_PUBLIC_MAP_ZOOM"),
+        zoom_start=zoom_start,
         tiles=None,
         zoom_control="topright" if rtl else "topleft",
         min_zoom=5,
@@ -83,11 +84,20 @@ def public_map_render(*, rtl: bool, config_id: str = "public-map-config") -> Ren
         max_native_zoom=19,
         control=False,
     ).add_to(m)
-    PublicMapScript(config_id).add_to(m)
+    page_script.add_to(m)
     figure = m.get_root()
     figure.render()
     return RenderedMap(
         header=figure.header.render(),
         html=figure.html.render(),
         script=figure.script.render(),
+    )
+
+
+def public_map_render(*, rtl: bool, config_id: str = "public-map-config") -> RenderedMap:
+    """Build the public map."""
+    return offline_map_render(
+        rtl=rtl,
+        zoom_start=conf.get("GEO_OPS_PUBLIC_MAP_ZOOM"),
+        page_script=PublicMapScript(config_id),
     )

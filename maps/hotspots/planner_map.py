@@ -1,14 +1,11 @@
 """The planner map built with folium (Leaflet served by the app, as the public map does)."""
 
-import folium
 from branca.element import MacroElement
-from django.conf import settings
 from django.templatetags.static import static
 from folium.elements import JSCSSMixin
 from jinja2 import Template
 
-from maps import conf as maps_conf
-from maps.folium_map import OfflineMap, RenderedMap
+from maps.folium_map import RenderedMap, offline_map_render
 
 
 class PlannerMapScript(JSCSSMixin, MacroElement):
@@ -31,29 +28,5 @@ class PlannerMapScript(JSCSSMixin, MacroElement):
 
 
 def planner_map_render(*, rtl: bool, config_id: str = "planner-config") -> RenderedMap:
-    lat, lon = maps_conf.get("GEO_OPS_PUBLIC_MAP_CENTER")
-    m = OfflineMap(
-        location=[lat, lon],
-        zoom_start=10,
-        tiles=None,
-        zoom_control="topright" if rtl else "topleft",
-        min_zoom=5,
-        max_zoom=19,
-        control_scale=True,
-    )
-    folium.TileLayer(
-        tiles=settings.GEO_OPS_TILE_URL,
-        attr=settings.GEO_OPS_TILE_ATTRIBUTION,
-        name="basemap",
-        max_zoom=19,
-        max_native_zoom=19,
-        control=False,
-    ).add_to(m)
-    PlannerMapScript(config_id).add_to(m)
-    figure = m.get_root()
-    figure.render()
-    return RenderedMap(
-        header=figure.header.render(),
-        html=figure.html.render(),
-        script=figure.script.render(),
-    )
+    """Build the planner map."""
+    return offline_map_render(rtl=rtl, zoom_start=10, page_script=PlannerMapScript(config_id))

@@ -744,23 +744,14 @@ def report_merge(*, report: Report, into: Report, actor, actor_label: str) -> Re
     Report.objects.filter(pk=report.pk).update(
         status=Status.DUPLICATE, duplicate_of=into, updated_at=now
     )
-    ReportEvent.objects.create(
-        report=report,
-        actor=actor,
-        actor_label=actor_label,
-        kind=EventKind.STATUS_CHANGED,
-        from_status=report.status,
-        to_status=Status.DUPLICATE,
-        note=f"Already reported as {into.tracking_number}: follow that report.",
-        public=True,
-        data={"duplicate_of": into.tracking_number, "merged_by": actor_label},
-    )
     report_reported_again(
         original=into,
         duplicate=report,
         base_priority=_specific(into).default_priority,
         actor_label=actor_label,
         actor=actor,
+        from_status=report.status,
+        event_data={"merged_by": actor_label},
     )
     SupervisorFlag.objects.filter(report=report, resolved_at=None).update(
         resolved_at=now, resolved_by=actor

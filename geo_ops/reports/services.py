@@ -134,10 +134,29 @@ def duplicate_original_for(
 
 
 def report_reported_again(
-    *, original: Report, duplicate: Report, base_priority: int, actor_label: str, actor=None
+    *,
+    original: Report,
+    duplicate: Report,
+    base_priority: int,
+    actor_label: str,
+    actor=None,
+    from_status: str = Status.NEW,
+    event_data: dict | None = None,
 ) -> Report:
-    """Count `duplicate` (and its own duplicates) on `original` and raise its priority by the
-    crowd rule; writes an internal audit event on the original."""
+    """Record that `duplicate` reports the same problem as `original`: a public event on the
+    duplicate sends its reporter to the original; the original counts it (and its own
+    duplicates), raises its priority by the crowd rule and gets an internal audit event."""
+    ReportEvent.objects.create(
+        report=duplicate,
+        actor=actor,
+        actor_label=actor_label,
+        kind=EventKind.STATUS_CHANGED,
+        from_status=from_status,
+        to_status=Status.DUPLICATE,
+        note=f"Already reported as {original.tracking_number}: follow that report.",
+        public=True,
+        data={"duplicate_of": original.tracking_number, **(event_data or {})},
+    )
     added = 1 + (duplicate.duplicate_count or 0)
     # One UPDATE, so that concurrent duplicates add up; the priority never goes down (an
     # overdue escalation or a supervisor may have raised it further).
@@ -455,16 +474,6 @@ def _report_store(
 
     # A duplicate: no new job. The reporter follows the original (its tracking number is in
     # the response and on this report's track page); the original counts one more report.
-    ReportEvent.objects.create(
-        report=report,
-        actor=actor,
-        actor_label=actor_label,
-        kind=EventKind.STATUS_CHANGED,
-        from_status=Status.NEW,
-        to_status=Status.DUPLICATE,
-        note=f"Already reported as {original.tracking_number}: follow that report.",
-        data={"duplicate_of": original.tracking_number},
-    )
     report_reported_again(
         original=original,
         duplicate=report,

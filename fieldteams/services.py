@@ -771,16 +771,16 @@ def report_close(*, report: Report, actor, actor_label: str, note: str = "") -> 
         )
     now = timezone.now()
     Report.objects.filter(pk=report.pk).update(status=Status.CLOSED, closed_at=now, updated_at=now)
-    ReportEvent.objects.create(
-        report=report,
+    _event(
+        report,
         actor=actor,
         actor_label=actor_label,
         kind=EventKind.STATUS_CHANGED,
-        from_status=Status.RESOLVED,
-        to_status=Status.CLOSED,
         note="Closed: the work was checked." if not note else f"Closed: {note}",
         public=True,
-    )
+        frm=Status.RESOLVED,
+        to=Status.CLOSED,
+    ).save()
     SupervisorFlag.objects.filter(report=report, resolved_at=None).update(
         resolved_at=now, resolved_by=actor
     )
@@ -807,17 +807,17 @@ def report_reopen(*, report: Report, actor, actor_label: str, reason: str) -> As
     Report.objects.filter(pk=report.pk).update(
         status=Status.NEW, closed_at=None, due_at=report.due_at, updated_at=now
     )
-    ReportEvent.objects.create(
-        report=report,
+    _event(
+        report,
         actor=actor,
         actor_label=actor_label,
         kind=EventKind.STATUS_CHANGED,
-        from_status=previous,
-        to_status=Status.NEW,
         note="Reopened: more work is needed.",
         public=True,
+        frm=previous,
+        to=Status.NEW,
         data={"reason": reason},
-    )
+    ).save()
     report.status, report.closed_at = Status.NEW, None
     return report_dispatch(report=report, actor_label=actor_label)
 

@@ -1,4 +1,6 @@
-"""Boundary layers. Each polygon layer has a subdivided side table that point joins use."""
+"""Boundary layers. Each polygon layer has two side tables that point joins use: its subdivided
+pieces (every exact point-in-polygon test) and its interior grid cells (most points of a bulk
+import, placed by key without any geometry test)."""
 
 from django.contrib.gis.db import models
 from django.contrib.gis.db.models.functions import IsValid
@@ -49,6 +51,22 @@ class BranchMunicipalityPiece(models.Model):
         indexes = [GistIndex(fields=["geom"], name="layers_branchpiece_geom_gist")]
 
 
+class BranchMunicipalityCell(models.Model):
+    """A square of the lon/lat grid (layers.selectors.GRID_LEVELS) lying in one branch's interior.
+
+    Every point in the square is inside that branch and on no other boundary, so a bulk import
+    places such points by a hash join on the key instead of a point-in-polygon test. Squares that
+    a boundary crosses are not stored: their points take the exact join through the pieces.
+    `cell` is the key of `layers.selectors.grid_cell_sql` (the grid level is part of it).
+    Rebuilt for the whole layer whenever a boundary changes (layers.services).
+    """
+
+    cell = models.BigIntegerField(primary_key=True)
+    branch = models.ForeignKey(
+        BranchMunicipality, on_delete=models.CASCADE, related_name="cells", db_index=False
+    )
+
+
 class District(Boundary):
     """An optional finer layer (a neighbourhood or district) inside a branch municipality."""
 
@@ -75,3 +93,12 @@ class DistrictPiece(models.Model):
 
     class Meta:
         indexes = [GistIndex(fields=["geom"], name="layers_districtpiece_geom_gist")]
+
+
+class DistrictCell(models.Model):
+    """A grid square lying in one district's interior (see BranchMunicipalityCell)."""
+
+    cell = models.BigIntegerField(primary_key=True)
+    district = models.ForeignKey(
+        District, on_delete=models.CASCADE, related_name="cells", db_index=False
+    )

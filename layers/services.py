@@ -11,6 +11,7 @@ from psycopg2.extras import execute_values
 from shapely.geometry import MultiPolygon, Polygon
 
 from .models import BranchMunicipality, District
+from .selectors import CELL_TABLES, GRID_LEVELS, grid_key_sql
 from .signals import boundaries_changed
 
 LAYER_MODELS = {"branch": BranchMunicipality, "district": District}
@@ -205,4 +206,64 @@ def boundary_pieces_refresh(*, layer: str, ids: list[int]) -> int:
             """,
             [settings.GEO_OPS_SUBDIVIDE_MAX_VERTICES, ids],
         )
-        return cursor.rowcount
+        pieces = cursor.rowcount
+    boundary_cells_refresh(layer=layer)
+    return pieces
+
+
+def boundary_cells_refresh(*, layer: str) -> int:
+    """Rebuild the layer's interior grid cells (see BranchMunicipalityCell); returns how many.
+
+    The whole layer at once, since one changed boundary changes which cells its neighbours own:
+    about 1.5 s for the ten real branch municipalities. A cell is stored when it lies in the
+    interior of one boundary (ST_ContainsProperly: not even its edge touches the boundary line)
+    and no other boundary intersects it. Coarse cells first; the coarse cells that a boundary
+    crosses are split into fine ones. Raw SQL: ST_SquareGrid is a set-returning function.
+    The tests run over rows ordered by boundary, so that consecutive tests use the same polygon
+    and PostGIS reuses its prepared (indexed) form instead of rebuilding it for each cell: tested
+    in the order of the grouping, the polygons interleave and the fine level took 11 s, not 0.6.
+    """
+    cell_table, column = CELL_TABLES[layer]
+    parent_table = LAYER_MODELS[layer]._meta.db_table
+    coarse, fine = GRID_LEVELS
+    split = fine // coarse
+    coarse_key = grid_key_sql(i_sql="i", j_sql="j", level=0)
+    fine_key = grid_key_sql(i_sql="f.i", j_sql="f.j", level=1)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {cell_table}")
+        cursor.execute(
+            f"""
+            CREATE TEMPORARY TABLE layers_grid_coarse ON COMMIT DROP AS
+            SELECT b.id, g.i, g.j, g.geom, ST_ContainsProperly(b.geom, g.geom) AS inside
+            FROM {parent_table} AS b CROSS JOIN LATERAL ST_SquareGrid(%(size)s, b.geom) AS g
+            WHERE ST_Intersects(b.geom, g.geom);
+            INSERT INTO {cell_table} (cell, {column})
+            SELECT {coarse_key}, min(id) FROM layers_grid_coarse
+            GROUP BY i, j HAVING count(*) = 1 AND bool_and(inside);
+            CREATE TEMPORARY TABLE layers_grid_fine ON COMMIT DROP AS
+            SELECT c.id, f.i, f.j, f.geom
+            FROM (SELECT i, j FROM layers_grid_coarse
+                  GROUP BY i, j HAVING count(*) > 1 OR NOT bool_and(inside)) AS crossed
+            JOIN layers_grid_coarse AS c USING (i, j)
+            CROSS JOIN LATERAL ST_SquareGrid(%(fine_size)s, c.geom) AS f
+            -- the squares of the coarse cell itself, not the neighbours touching its edges
+            WHERE f.i BETWEEN c.i * {split} AND c.i * {split} + {split - 1}
+              AND f.j BETWEEN c.j * {split} AND c.j * {split} + {split - 1}
+            ORDER BY c.id;
+            INSERT INTO {cell_table} (cell, {column})
+            SELECT {fine_key}, min(f.id)
+            FROM (
+                -- OFFSET 0: the tests run here, in boundary order, not in the aggregate's
+                SELECT f.id, f.i, f.j, ST_ContainsProperly(b.geom, f.geom) AS inside
+                FROM layers_grid_fine AS f JOIN {parent_table} AS b ON b.id = f.id
+                WHERE ST_Intersects(b.geom, f.geom)
+                OFFSET 0
+            ) AS f
+            GROUP BY f.i, f.j HAVING count(*) = 1 AND bool_and(f.inside);
+            DROP TABLE layers_grid_coarse, layers_grid_fine;
+            ANALYZE {cell_table}
+            """,
+            {"size": 1 / coarse, "fine_size": 1 / fine},
+        )
+        cursor.execute(f"SELECT count(*) FROM {cell_table}")
+        return cursor.fetchone()[0]

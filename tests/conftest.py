@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.contrib.gis.geos import MultiPolygon, Polygon
 from django.core.management import call_command
+from django.db import connection
 
 from layers.models import BranchMunicipality
 from layers.services import boundaries_import, boundary_pieces_refresh
@@ -24,6 +25,15 @@ KHOBAR_CENTRE = (50.2083, 26.2794)
 OPEN_GULF = (50.75, 26.6)
 
 
+# The real branches with their side tables, as the session imported them; copied into tables
+# Django's flush does not know, for `reference_data` to put back (see there).
+BOUNDARY_TABLES = (
+    "layers_branchmunicipality",
+    "layers_branchmunicipalitypiece",
+    "layers_branchmunicipalitycell",
+)
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """Load the reference data once; both loads upsert, so a reused database is fine."""
@@ -37,6 +47,12 @@ def django_db_setup(django_db_setup, django_db_blocker):
             population_field="population",
             commit=True,
         )
+        with connection.cursor() as cursor:
+            for table in BOUNDARY_TABLES:
+                cursor.execute(
+                    f"DROP TABLE IF EXISTS tests_saved_{table}; "
+                    f"CREATE TABLE tests_saved_{table} AS SELECT * FROM {table}"
+                )
 
 
 @pytest.fixture
@@ -71,17 +87,16 @@ def reference_data(transactional_db):
 
     live_server needs transactional tests, and Django empties every table after each of them:
     the session-loaded reference data (tests/conftest.py) is gone after the first one, so it is
-    loaded again here. Both loads upsert.
+    loaded again here. The categories upsert; the branches, their pieces and grid cells are
+    copied back as the session's import made them (importing them again would rebuild their
+    grid cells, ~3 s a test; the import itself is tested in tests/layers).
     """
     call_command("loaddata", str(CATEGORIES_FIXTURE), verbosity=0)
-    boundaries_import(
-        path=BRANCHES_FIXTURE,
-        code_field="code",
-        name_field="name_en",
-        name_ar_field="name_ar",
-        population_field="population",
-        commit=True,
-    )
+    with connection.cursor() as cursor:
+        for table in BOUNDARY_TABLES:
+            cursor.execute(
+                f"INSERT INTO {table} SELECT * FROM tests_saved_{table} ON CONFLICT DO NOTHING"
+            )
 
 
 @pytest.fixture(scope="session")

@@ -492,6 +492,34 @@ def test_rebuild_path_restores_every_index_and_constraint(tmp_path):
         cursor.execute("UPDATE reports_report SET branch_id = -1 WHERE external_id = 'B-1'")
 
 
+def test_big_load_numbers_its_rows_from_one_block_of_the_sequences(tmp_path, client):
+    path = write_csv(
+        tmp_path / "reports.csv",
+        [row(f"N-{i}") for i in range(6)] + [row("N-bad", lat="x")] + [row("N-6")],
+    )
+
+    summary = reports_import(path=path, commit=True, actor_label="t", rebuild_indexes=True)
+
+    assert summary.rebuilt_indexes and summary.inserted == 7
+    stored = list(Report.objects.order_by("id").values_list("external_id", "id", "tracking_number"))
+    # File order, one number per file row: the rejected row 7 leaves a gap in both.
+    assert [ext for ext, _, _ in stored] == [f"N-{i}" for i in range(7)]
+    ids = [pk for _, pk, _ in stored]
+    numbers = [int(number[2:]) for _, _, number in stored]
+    for values in (ids, numbers):
+        assert [v - values[0] for v in values] == [0, 1, 2, 3, 4, 5, 7]
+    assert all(len(number) == 10 and number.startswith("EP") for _, _, number in stored)
+    # A report taken in afterwards gets the numbers after the block, not one inside it.
+    response = client.post(
+        "/api/v1/reports/",
+        {"category": "pothole", "lat": DAMMAM_CORNICHE[1], "lon": DAMMAM_CORNICHE[0]},
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.content
+    after = Report.objects.get(pk=response.json()["id"])
+    assert after.pk == ids[0] + 8 and int(after.tracking_number[2:]) == numbers[0] + 8
+
+
 def test_a_row_stored_concurrently_counts_as_already_present(tmp_path, monkeypatch):
     """A writer storing one of the external_ids between the validation and the insert (the
     small-load path takes no table lock): the insert falls back to ON CONFLICT DO NOTHING."""

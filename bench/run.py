@@ -30,7 +30,10 @@ def main(argv: list[str]) -> int:
     text = (
         f"# Benchmark results\n\n{stamp} on {platform.node()} "
         f"({platform.processor() or platform.machine()}), Python {platform.python_version()}\n\n"
-        + HEADER + "\n" + "\n".join(rows) + "\n"
+        + HEADER
+        + "\n"
+        + "\n".join(rows)
+        + "\n"
     )
     path = RESULTS_DIR / ("RESULTS.md" if not argv else f"RESULTS-{'-'.join(names)}.md")
     path.write_text(text)

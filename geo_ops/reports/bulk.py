@@ -991,9 +991,11 @@ def _drop_secondary(cursor, table: str) -> tuple[list[str], list[str]]:
         JOIN pg_class AS c ON c.oid = i.indexrelid
         LEFT JOIN pg_constraint AS k ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid
         WHERE i.indrelid = %(table)s::regclass AND NOT i.indisprimary
-          AND (i.indpred IS NULL OR (i.indisunique AND i.indkey::int2[] = ARRAY[(
+          -- (indkey is an int2vector, indexed from 0: compared as an array it never equalled
+          -- ARRAY[attnum], and the external_id index used to stay and be kept row by row)
+          AND (i.indpred IS NULL OR (i.indisunique AND i.indnatts = 1 AND i.indkey[0] = (
                 SELECT attnum FROM pg_attribute
-                WHERE attrelid = %(table)s::regclass AND attname = 'external_id')]))
+                WHERE attrelid = %(table)s::regclass AND attname = 'external_id')))
           -- not an index another table's foreign key points at
           AND NOT EXISTS (SELECT 1 FROM pg_constraint AS f
                           WHERE f.conindid = i.indexrelid AND f.contype = 'f')

@@ -544,7 +544,7 @@ class _Run:
             self.source.stream.close()
         self.step("copy")
 
-    # 2. which rows need a place
+    # 2. duplicates within the file, rows already stored, lookup tables
     def keys(self) -> None:
         """Duplicated external_ids, and whether the table holds imported reports at all."""
         ext = self.col("external_id")
@@ -560,7 +560,8 @@ class _Run:
         table = Report._meta.db_table
         if self.scalar(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE external_id IS NOT NULL)"):
             # The partial unique index on external_id: at most one match per row.
-            self.present_join = f"LEFT JOIN {table} AS r ON r.external_id = {ext}"
+            # COLLATE: the column's collation is "C" (see Report.tracking_number)
+            self.present_join = f'LEFT JOIN {table} AS r ON r.external_id = {ext} COLLATE "C"'
             self.present = "r.id IS NOT NULL"
         else:  # nothing imported yet (a first load): no join needed
             self.present_join, self.present = "", "false"
@@ -601,7 +602,7 @@ class _Run:
             ANALYZE {t["dates"]}, {t["times"]}, {t["offsets"]}"""
         )
 
-    # 3. spatial join
+    # 4. the exact spatial join of what the grid left (runs after check)
     def locate(self) -> None:
         """The exact join for the rows to insert that the interior grid could not place.
 
@@ -668,7 +669,7 @@ class _Run:
         )
         self.execute(f"ANALYZE {target}")
 
-    # 4. parse, look up, attach the place
+    # 3. parse, look up, place by the interior grid
     def check(self) -> None:
         geometry_error = (  # COPY reads an empty field as NULL
             f"coalesce(s.{self.column['_geometry_error']}, '') <> ''"

@@ -208,6 +208,24 @@ libpq_conninfo() {
 }
 
 # --- 2. local PostgreSQL server ---------------------------------------------------------------
+cluster_ctl() { # cluster_ctl start|restart VERSION NAME
+    if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; then
+        as_root systemctl "$1" "postgresql@$2-$3"
+    else
+        # No systemd (containers, CI): pg_ctlcluster would redirect to systemctl otherwise.
+        as_root pg_ctlcluster --skip-systemctl-redirect "$2" "$3" "$1"
+    fi
+}
+
+wait_for_port() { # wait_for_port VERSION NAME: until the server accepts connections (30 s)
+    local i
+    for i in $(seq 1 30); do
+        port_open "$DB_HOST" "$DB_PORT" && return 0
+        sleep 1
+    done
+    die "PostgreSQL $1/$2 did not start; see /var/log/postgresql/postgresql-$1-$2.log"
+}
+
 local_server() {
     database_is_local || return 0
     step "PostgreSQL on $DB_HOST:$DB_PORT"
@@ -240,19 +258,9 @@ local_server() {
             return
         fi
         step "Starting PostgreSQL cluster $ver/$name"
-        if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; then
-            as_root systemctl start "postgresql@$ver-$name"
-        else
-            # No systemd (containers, CI): pg_ctlcluster would redirect to systemctl otherwise.
-            as_root pg_ctlcluster --skip-systemctl-redirect "$ver" "$name" start
-        fi
+        cluster_ctl start "$ver" "$name"
     fi
-    local i
-    for i in $(seq 1 30); do
-        port_open "$DB_HOST" "$DB_PORT" && break
-        ((i < 30)) || die "PostgreSQL $ver/$name did not start; see /var/log/postgresql/postgresql-$ver-$name.log"
-        sleep 1
-    done
+    wait_for_port "$ver" "$name"
     info "cluster $ver/$name is running"
     [[ $DRY_RUN == 1 ]] || { local_access "$ver" && local_tuning "$ver" "$name"; }
 }
@@ -286,17 +294,8 @@ local_tuning() {
         step "PostgreSQL shared_buffers $((have_sb * 8 / 1024)) MB -> ${want_sb_mb} MB, wal_buffers 64 MB (bulk imports; restarts $ver/$name once; GEO_OPS_PG_TUNE=0 skips)"
         psql -w -X -q -At "$conn" -c "ALTER SYSTEM SET shared_buffers = '${want_sb_mb}MB'" \
             -c "ALTER SYSTEM SET wal_buffers = '64MB'" >/dev/null
-        if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; then
-            as_root systemctl restart "postgresql@$ver-$name"
-        else
-            as_root pg_ctlcluster --skip-systemctl-redirect "$ver" "$name" restart
-        fi
-        local i
-        for i in $(seq 1 30); do
-            psql -w -X -q -At "$conn" -c 'select 1' >/dev/null 2>&1 && return 0
-            sleep 1
-        done
-        die "PostgreSQL $ver/$name did not come back after the restart; see /var/log/postgresql/postgresql-$ver-$name.log"
+        cluster_ctl restart "$ver" "$name"
+        wait_for_port "$ver" "$name"
     fi
 }
 

@@ -100,6 +100,7 @@ MAINTENANCE_WORK_MEM = "1GB"
 # (which costs more than the pattern when repeated in every reference); float8 and timestamptz
 # input ignore them too.
 _NUMBER_RE = r"^ *[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,2})? *$"
+_DECIMAL_RE = r"^-?[0-9]+\.[0-9]+$"
 _NON_FINITE_RE = r"^[+-]?(nan|inf|infinity)$"
 # ISO 8601: a date, optionally a time (T or space, minutes, seconds, fraction) with an optional
 # offset (Z, +03, +03:00, +0300). Fields are range-checked in the pattern itself; only the day of
@@ -314,10 +315,15 @@ class _CsvStream(io.RawIOBase):
 def _number_sql(text: str) -> str:
     """float8 of a text, or NULL when it is not a plain decimal number (never raises).
 
-    The length and exponent limits keep every accepted value inside float8's range. The pattern
-    costs ~0.3 us a value.
+    The length and exponent limits keep every accepted value inside float8's range. The usual
+    shape of a coordinate (`26.4351`, `-0.5`) is tried first with a simpler pattern, which
+    PostgreSQL's regex engine runs in half the time of the full one (0.2 against 0.4 us a
+    value; counted repetitions like {1,3} would make it slower, not faster).
     """
-    return f"CASE WHEN {text} ~ '{_NUMBER_RE}' AND length({text}) <= 60 THEN {text}::float8 END"
+    return (
+        f"CASE WHEN length({text}) > 60 THEN NULL "
+        f"WHEN {text} ~ '{_DECIMAL_RE}' OR {text} ~ '{_NUMBER_RE}' THEN {text}::float8 END"
+    )
 
 
 def _timestamp_sql(text: str, lookup: str | None = None) -> str:

@@ -215,10 +215,11 @@ def boundary_cells_refresh(*, layer: str) -> int:
     """Rebuild the layer's interior grid cells (see BranchMunicipalityCell); returns how many.
 
     The whole layer at once, since one changed boundary changes which cells its neighbours own:
-    about 1.5 s for the ten real branch municipalities. A cell is stored when it lies in the
-    interior of one boundary (ST_ContainsProperly: not even its edge touches the boundary line)
-    and no other boundary intersects it. Coarse cells first; the coarse cells that a boundary
-    crosses are split into fine ones. Raw SQL: ST_SquareGrid is a set-returning function.
+    1.5-3.5 s for the ten real branch municipalities (measured on this 2-core host). A cell is
+    stored when it lies in the interior of one boundary (ST_ContainsProperly: not even its edge
+    touches the boundary line) and no other boundary intersects it. Coarse cells first; the
+    coarse cells that a boundary crosses are split into fine ones. Raw SQL: ST_SquareGrid is a
+    set-returning function.
     The tests run over rows ordered by boundary, so that consecutive tests use the same polygon
     and PostGIS reuses its prepared (indexed) form instead of rebuilding it for each cell: tested
     in the order of the grouping, the polygons interleave and the fine level took 11 s, not 0.6.

@@ -435,7 +435,7 @@ class _Run:
         }
         self.stage, self.dups = self.tables["stage"], self.tables["dups"]
         self.checked, self.rejected = self.tables["checked"], self.tables["rejected"]
-        # (layer, piece table) of the boundary layers the rows are placed in (see locate)
+        # (layer, piece table) of the boundary layers the rows are placed in (see keys)
         self.layers = [("branch", "layers_branchmunicipalitypiece")]
         self.mark = time.perf_counter()
         # file column -> staging column (c1, c2, ...): file headers are not trusted identifiers.
@@ -550,7 +550,7 @@ class _Run:
             self.source.stream.close()
         self.step("copy")
 
-    # 2. duplicates within the file, rows already stored, lookup tables
+    # 2. duplicates within the file, rows already stored, layers, lookup tables
     def keys(self) -> None:
         """Duplicated external_ids, and whether the table holds imported reports at all."""
         ext = self.col("external_id")
@@ -578,6 +578,9 @@ class _Run:
             self.first_row = "dup.first_row"
         else:  # the usual case: no probe per row
             self.dup_join, self.first_row = "", "NULL::bigint"
+        # The boundary layers the rows are placed in (check, locate): districts when loaded.
+        if self.scalar("SELECT EXISTS (SELECT 1 FROM layers_districtpiece)"):
+            self.layers.append(("district", "layers_districtpiece"))
         self.lookups()
         self.step("keys")
 
@@ -585,7 +588,7 @@ class _Run:
         """Every valid date (1900-2099), time of day and offset as text (see _timestamp_sql)."""
         t = self.tables
         self.execute(
-            f"""            CREATE UNLOGGED TABLE {t["dates"]} AS
+            f"""CREATE UNLOGGED TABLE {t["dates"]} AS
             SELECT to_char(d, 'YYYY-MM-DD') AS text, d::date AS value
             FROM generate_series(timestamp '1900-01-01', '2099-12-31', interval '1 day') AS d;
             CREATE UNLOGGED TABLE {t["times"]} AS
@@ -682,8 +685,6 @@ class _Run:
             if "_geometry_error" in self.column
             else "false"
         )
-        if self.scalar("SELECT EXISTS (SELECT 1 FROM layers_districtpiece)"):
-            self.layers.append(("district", "layers_districtpiece"))
         # Each layer's boundary where the point's interior grid cell gives it (see locate).
         place = {"branch": "NULL::bigint", "district": "NULL::bigint"}
         place_joins = []

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 
 from geo_ops.reports.bulk import ReportImportError, reports_import
 from geo_ops.reports.models import Category, ImportBatch, Report
@@ -461,6 +461,7 @@ def test_point_on_a_shared_edge_gets_the_same_branch_as_intake(tmp_path, make_br
 
 
 def schema_of_reports():
+    """The reports table's indexes and constraints, and the other tables' foreign keys to it."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'reports_report' "
@@ -468,14 +469,21 @@ def schema_of_reports():
         )
         indexes = cursor.fetchall()
         cursor.execute(
-            "SELECT conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint "
-            "WHERE conrelid = 'reports_report'::regclass ORDER BY 1"
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), convalidated "
+            "FROM pg_constraint WHERE 'reports_report'::regclass IN (conrelid, confrelid) "
+            "ORDER BY 1, 2"
         )
         return indexes, cursor.fetchall()
 
 
-def test_rebuild_path_restores_every_index_and_constraint(tmp_path):
-    before = schema_of_reports()
+def primary_key_index_oid():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 'reports_report_pkey'::regclass::oid")
+        return cursor.fetchone()[0]
+
+
+def test_rebuild_path_restores_every_index_and_constraint(tmp_path, client):
+    before, pk_before = schema_of_reports(), primary_key_index_oid()
     path = write_csv(
         tmp_path / "reports.csv",
         [row(f"B-{i}", KHOBAR_CENTRE if i % 2 else DAMMAM_CORNICHE) for i in range(20)],
@@ -485,11 +493,56 @@ def test_rebuild_path_restores_every_index_and_constraint(tmp_path):
 
     assert summary.rebuilt_indexes and summary.inserted == 20
     assert schema_of_reports() == before
+    # Nothing refers to reports yet, so the primary key was rebuilt too (a new index).
+    assert primary_key_index_oid() != pk_before
     assert Report.objects.filter(branch__code="khobar").count() == 10
-    # The foreign keys are back and checked: a dangling branch is refused.
-    with pytest.raises(Exception, match="foreign key"), connection.cursor() as cursor:
+    # The foreign keys are back and checked: a dangling branch is refused, and so is an event
+    # of a report that does not exist (the other tables' foreign keys to reports are back).
+    for statement in (
+        "UPDATE reports_report SET branch_id = -1 WHERE external_id = 'B-1'",
+        "INSERT INTO reports_reportevent (report_id, actor_label, kind, from_status, to_status, "
+        "note, public, data) VALUES (-1, 't', 'note', '', '', '', true, '{}')",
+    ):
+        with (
+            pytest.raises(Exception, match="foreign key"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(statement)
+    # A report taken in afterwards gets an id after the imported ones, its event refers to it.
+    response = client.post(
+        "/api/v1/reports/",
+        {"category": "pothole", "lat": DAMMAM_CORNICHE[1], "lon": DAMMAM_CORNICHE[0]},
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.content
+    assert Report.objects.get(pk=response.json()["id"]).events.count() >= 1
+
+
+def test_rebuild_keeps_the_primary_key_when_more_rows_refer_to_reports_than_are_loaded(
+    tmp_path, client
+):
+    """Rebuilding the primary key means checking every row that refers to reports again: not
+    worth it when those outnumber the rows loaded."""
+    for _ in range(3):  # three reports, each with its events
+        response = client.post(
+            "/api/v1/reports/",
+            {"category": "pothole", "lat": KHOBAR_CENTRE[1], "lon": KHOBAR_CENTRE[0]},
+            content_type="application/json",
+        )
+        assert response.status_code == 201, response.content
+    with connection.cursor() as cursor:
+        # (the test's transaction: their deferred foreign-key checks run now, as at a commit)
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute("UPDATE reports_report SET branch_id = -1 WHERE external_id = 'B-1'")
+        cursor.execute("ANALYZE reports_reportevent")
+    before, pk_before = schema_of_reports(), primary_key_index_oid()
+    path = write_csv(tmp_path / "reports.csv", [row("K-1"), row("K-2")])
+
+    summary = reports_import(path=path, commit=True, actor_label="t", rebuild_indexes=True)
+
+    assert summary.rebuilt_indexes and summary.inserted == 2
+    assert schema_of_reports() == before and primary_key_index_oid() == pk_before
 
 
 def test_big_load_numbers_its_rows_from_one_block_of_the_sequences(tmp_path, client):

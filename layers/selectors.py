@@ -103,13 +103,18 @@ def grid_join_sql(*, layer: str, lon_sql: str, lat_sql: str, alias: str) -> tupl
     """
     table, column = CELL_TABLES[layer]
     levels = range(len(GRID_LEVELS))
-    joins = " ".join(
-        f"LEFT JOIN {table} AS {alias}{level} ON {alias}{level}.cell = "
-        f"{grid_cell_sql(lon_sql=lon_sql, lat_sql=lat_sql, level=level)}"
-        for level in levels
-    )
+    joins = []
+    for level in levels:
+        key = grid_cell_sql(lon_sql=lon_sql, lat_sql=lat_sql, level=level)
+        if level:
+            # A finer level is probed only for the points the coarser ones did not place (a
+            # NULL key matches nothing): the coarse level places three points in four, and
+            # each probe of a 200,000-cell hash table is a cache miss or two.
+            placed = " OR ".join(f"{alias}{coarser}.cell IS NOT NULL" for coarser in range(level))
+            key = f"CASE WHEN NOT ({placed}) THEN {key} END"
+        joins.append(f"LEFT JOIN {table} AS {alias}{level} ON {alias}{level}.cell = {key}")
     owner = f"coalesce({', '.join(f'{alias}{level}.{column}' for level in levels)})"
-    return joins, owner
+    return " ".join(joins), owner
 
 
 def boundary_join_sql(*, point_sql: str) -> str:

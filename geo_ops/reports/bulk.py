@@ -331,7 +331,7 @@ def _number_sql(text: str) -> str:
     value; counted repetitions like {1,3} would make it slower, not faster).
     """
     return (
-        f"CASE WHEN length({text}) > 60 THEN NULL "
+        f"CASE WHEN octet_length({text}) > 60 THEN NULL "
         f"WHEN {text} ~ '{_DECIMAL_RE}' OR {text} ~ '{_NUMBER_RE}' THEN {text}::float8 END"
     )
 
@@ -369,7 +369,7 @@ def _timestamp_sql(text: str, lookup: str | None = None) -> str:
     d, t, o = (f"{lookup}_{part}" for part in ("d", "t", "o"))
     return (
         f"CASE WHEN {d}.value IS NOT NULL AND {t}.value IS NOT NULL "
-        f"AND ({o}.text IS NOT NULL OR length({text}) = 19) "
+        f"AND ({o}.text IS NOT NULL OR octet_length({text}) = 19) "
         f"AND substr({text}, 11, 1) IN ('T', ' ') "
         f"THEN CASE WHEN {o}.text IS NULL THEN ({d}.value + {t}.value)::timestamptz "
         f"ELSE ({d}.value + {t}.value - {o}.value) AT TIME ZONE 'UTC' END "
@@ -385,8 +385,15 @@ def _timestamp_lookup_joins(text: str, lookup: str) -> str:
         f"LEFT JOIN {PARSE_TABLES['times']} AS {t} ON {t}.text = substr({text}, 12, 8) "
         # Most texts end at the seconds: no probe for them (a NULL key matches nothing).
         f"LEFT JOIN {PARSE_TABLES['offsets']} AS {o} "
-        f"ON {o}.text = CASE WHEN length({text}) > 19 THEN substr({text}, 20) END"
+        f"ON {o}.text = CASE WHEN octet_length({text}) > 19 THEN substr({text}, 20) END"
     )
+
+
+def _char_length_at_most(text: str, limit: int | str) -> str:
+    """SQL: the text has at most `limit` characters. Bytes first: counting the characters of
+    UTF-8 text walks it character by character, while its length in bytes is stored, and a
+    text of at most `limit` bytes has at most `limit` characters."""
+    return f"(octet_length({text}) <= {limit} OR char_length({text}) <= {limit})"
 
 
 def _quoted(text: str, limit: int = 60) -> str:
@@ -701,8 +708,10 @@ class _Run:
                    {_timestamp_sql(self.raw("created_at"), "cr")} AS created_at,
                    {self.col("closed_at")} IS NOT NULL AS closed_given,
                    {_timestamp_sql(self.raw("closed_at"), "cl")} AS closed_at,
-                   lower({self.col("channel")}) AS channel,
-                   coalesce(lower({self.col("status")}), 'new') AS status,
+                   -- COLLATE "C": codes are ASCII, and lower() in "C" skips the conversion to
+                   -- wide characters and back that the database's C.UTF-8 locale takes.
+                   lower({self.col("channel")} COLLATE "C") AS channel,
+                   coalesce(lower({self.col("status")} COLLATE "C"), 'new') AS status,
                    coalesce(btrim({self.raw("description")}, E' \\t\\r\\n'), '') AS description,
                    cat.category_id, cat.subcategory_id, coalesce(cat.active, false)
                        AS category_active, cat.priority, cat.sla_hours
@@ -731,13 +740,13 @@ class _Run:
         return f"""coalesce({c}.branch_id IS NOT NULL AND {c}.first_row IS NULL
             AND {self.usable_sql(c)}
             AND NOT {c}.present AND NOT {c}.geometry_error
-            AND {c}.ext IS NOT NULL AND length({c}.ext) <= {EXTERNAL_ID_MAX_CHARS}
+            AND {c}.ext IS NOT NULL AND {_char_length_at_most(f"{c}.ext", EXTERNAL_ID_MAX_CHARS)}
             AND {c}.category_active
             AND {c}.channel = ANY(%(channels)s) AND {c}.status = ANY(%(statuses)s)
             AND {c}.created_at <= %(cutoff)s::timestamptz
             AND (NOT {c}.closed_given OR ({c}.status = ANY(%(closed_statuses)s)
                  AND {c}.closed_at BETWEEN {c}.created_at AND %(cutoff)s::timestamptz))
-            AND char_length({c}.description) <= %(description_max)s, false)"""
+            AND {_char_length_at_most(f"{c}.description", "%(description_max)s")}, false)"""
 
     def reasons_sql(self, c: str = "c", s: str = "s") -> str:
         """Every fault of a row that fails valid_sql, as 'code: detail; code: detail'."""

@@ -288,6 +288,9 @@ INCREMENTAL_ROWS = max(1000, ROWS // 10)
 RUNS = int(os.environ.get("BENCH_BULK_RUNS", "3"))  # our imports of the file; the median counts
 TARGET_ROWS_PER_S = 50_000
 TARGET_RATIO = 2.0
+# The issue's "measured here for orientation" figure for a plain COPY into an unlogged staging
+# table, the yardstick of the host speed row (see host_copy_rate).
+ISSUE_COPY_RATE = 1_000_000
 CHUNK = 100_000  # rows per to_postgis chunk (one COPY each)
 
 
@@ -667,6 +670,27 @@ def subdivide_sweep() -> list[dict]:
     return rows
 
 
+def host_copy_rate(csv_path: Path, runs: int = 3) -> float:
+    """Rows/s of a plain COPY of the file into an UNLOGGED table of text columns (median of
+    `runs`): the issue's own orientation figure for this machine ("~1M rows/s"), measured in
+    the same run, so that a slower or busier host shows as such next to the targets."""
+    from django.db import connection
+
+    rates = []
+    with connection.cursor() as cursor, csv_path.open("rb") as handle:
+        header = handle.readline().decode().strip().split(",")
+        columns = ", ".join(f"c{i} text" for i in range(len(header)))
+        for _ in range(runs):
+            handle.seek(0)
+            handle.readline()
+            cursor.execute(f"CREATE UNLOGGED TABLE bench_host_copy ({columns})")
+            started = time.perf_counter()
+            cursor.copy_expert("COPY bench_host_copy FROM STDIN WITH (FORMAT csv)", handle)
+            rates.append(cursor.rowcount / (time.perf_counter() - started))
+            cursor.execute("DROP TABLE bench_host_copy")
+    return sorted(rates)[len(rates) // 2]
+
+
 def _measure(csv_path: Path, out: Path) -> None:
     """Child process: Django on the bench database, both sides, JSON to `out`."""
     import django
@@ -675,7 +699,7 @@ def _measure(csv_path: Path, out: Path) -> None:
     from django.db import connection
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-bulk-"))
-    result = {"ours": ours(csv_path, tmp)}
+    result = {"host_copy_rate": host_copy_rate(csv_path), "ours": ours(csv_path, tmp)}
     result["subdivide"] = subdivide_sweep()
     with connection.cursor() as cursor:
         _empty_reports(cursor)
@@ -762,6 +786,20 @@ def _results(result: dict, planted: dict[str, int], load_before: tuple) -> list[
             f"{ours_['incremental']['rebuilt_indexes']}",
         ),
     ]
+    if "host_copy_rate" in result:
+        copy_rate = result["host_copy_rate"]
+        rows.append(
+            Result(
+                NAME,
+                "this host: plain COPY of the file into an unlogged table of text columns",
+                copy_rate,
+                "rows/s",
+                note=f"the issue's orientation figure for its machine is ~{ISSUE_COPY_RATE:,} "
+                f"rows/s: this host runs at {copy_rate / ISSUE_COPY_RATE:.2f} of that; ours "
+                f"scaled by it would be {ours_rate * ISSUE_COPY_RATE / copy_rate:,.0f} rows/s "
+                "(for orientation only: the target is judged on the measured figure)",
+            )
+        )
     for sweep in result.get("subdivide", []):
         rows.append(
             Result(

@@ -39,18 +39,14 @@ def boundaries_for_point(*, point: Point) -> tuple[BranchMunicipality | None, in
     if point.srid and point.srid != 4326:
         point = point.transform(4326, clone=True)
     with connection.cursor() as cursor:
-        BOUNDARIES_STATEMENT.prepare(cursor)
-    branch = next(
-        iter(
-            BranchMunicipality.objects.raw(
-                BOUNDARIES_STATEMENT.execute_sql, {"lon": point.x, "lat": point.y}
-            )
-        ),
-        None,
-    )
-    if branch is None:
+        BOUNDARIES_STATEMENT.execute(cursor, {"lon": point.x, "lat": point.y})
+        row = cursor.fetchone()
+    if row is None:
         return None, None
-    return branch, branch.district_join_id
+    # The row made a model directly (geom deferred): Manager.raw() re-derived its column
+    # mapping on every call, a millisecond of intake's Python time on this machine.
+    *values, district_id = row
+    return BranchMunicipality.from_db(connection.alias, _BOUNDARY_FIELDS, values), district_id
 
 
 def branch_list() -> QuerySet[BranchMunicipality]:
@@ -139,12 +135,14 @@ def boundary_join_sql(*, point_sql: str) -> str:
     """
 
 
-# Intake runs this on every report: a prepared statement, planned once per connection.
+# Intake runs this on every report: a prepared statement, planned once per connection. The
+# branch's fields but its polygon (see boundaries_for_point), then the district id.
+_BOUNDARY_FIELDS = ["id", "code", "name_en", "name_ar", "population", "updated_at"]
 BOUNDARIES_STATEMENT = PreparedStatement(
     "layers_boundaries_for_point",
     f"""
-    SELECT b.id, b.code, b.name_en, b.name_ar, b.population, b.updated_at,
-           district_join.district_id AS district_join_id
+    SELECT {", ".join(f"b.{name}" for name in _BOUNDARY_FIELDS)},
+           district_join.district_id
     FROM (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS point) AS p
     {boundary_join_sql(point_sql="p.point")}
     JOIN layers_branchmunicipality AS b ON b.id = branch_join.branch_id

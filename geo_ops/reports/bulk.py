@@ -569,6 +569,8 @@ class _Run:
             ) from exc
         finally:
             self.source.stream.close()
+        # The rows COPY wrote (numbered 1..rows, one session's identity), without a scan.
+        self.rows = self.cursor.rowcount
         self.step("copy")
 
     # 2. rows already stored, layers
@@ -844,11 +846,13 @@ class _Run:
             WHERE NOT (c.present AND c.first_row IS NULL) AND NOT {self.valid_sql()}""",
             self.params,
         )
-        self.cursor.execute(
-            f"""SELECT count(*), count(*) FILTER (WHERE present AND first_row IS NULL)
-            FROM {self.checked}"""
+        self.summary.read = self.rows
+        # Rows already stored exist only when the table was compared with (see keys).
+        self.summary.already_present = (
+            self.scalar(f"SELECT count(*) FROM {self.checked} WHERE present AND first_row IS NULL")
+            if self.present_join
+            else 0
         )
-        self.summary.read, self.summary.already_present = self.cursor.fetchone()
         self.cursor.execute(
             f"SELECT split_part(reason, ':', 1), count(*) FROM {self.rejected} GROUP BY 1"
         )
@@ -963,7 +967,7 @@ def _reserve_numbers(run: _Run) -> tuple[int, int]:
     sequences is an INSERT into that table (their column defaults), and waits.
     """
     table = Report._meta.db_table
-    rows = run.scalar(f"SELECT max(row_no) FROM {run.stage}")  # >= BULK_MIN_ROWS here
+    rows = run.rows  # the highest row number: COPY numbered them 1..rows
     run.cursor.execute(
         """WITH taken AS (
             SELECT pg_get_serial_sequence(%(table)s, 'id') AS ids,
@@ -1135,7 +1139,7 @@ def reports_import(
             # then waits to insert would deadlock with the upgrade. Readers wait until the
             # commit: the price of the fast path, paid only for big loads.
             existing = _existing_rows(cursor)
-            rows = run.scalar(f"SELECT count(*) FROM {run.stage}")
+            rows = run.rows
             rebuild = _big_load(rows, existing) if rebuild_indexes is None else rebuild_indexes
             if rebuild:
                 # Rebuilding the primary key too drops the foreign keys of the tables that

@@ -1039,17 +1039,7 @@ def _drop_secondary(cursor, table: str, *, primary_key: bool) -> tuple[list[str]
         [table],
     )
     fks = [(table, name, definition) for name, definition in cursor.fetchall()]
-    referring = []
-    if primary_key:
-        cursor.execute(
-            """SELECT conrelid::regclass::text, quote_ident(conname), pg_get_constraintdef(oid)
-            FROM pg_constraint
-            WHERE confrelid = %(table)s::regclass AND conrelid <> %(table)s::regclass
-              AND contype = 'f'
-            ORDER BY 1, 2""",
-            {"table": table},
-        )
-        referring = cursor.fetchall()
+    referring = _referring_foreign_keys(cursor, table) if primary_key else []
     for other, name, _ in referring:
         cursor.execute(f"ALTER TABLE {other} DROP CONSTRAINT {name}")
     drops = [f"DROP CONSTRAINT {name}" for _, name, _ in fks]
@@ -1081,16 +1071,22 @@ def _existing_rows(cursor, table: str | None = None) -> int:
     return existing
 
 
-def _referring_tables(cursor) -> list[str]:
-    """The other tables with a foreign key to the reports table's primary key."""
+def _referring_foreign_keys(cursor, table: str) -> list[tuple[str, str, str]]:
+    """(table, constraint name, definition) of the other tables' foreign keys to `table`."""
     cursor.execute(
-        """SELECT DISTINCT conrelid::regclass::text FROM pg_constraint
+        """SELECT conrelid::regclass::text, quote_ident(conname), pg_get_constraintdef(oid)
+        FROM pg_constraint
         WHERE confrelid = %(table)s::regclass AND conrelid <> %(table)s::regclass
           AND contype = 'f'
-        ORDER BY 1""",
-        {"table": Report._meta.db_table},
+        ORDER BY 1, 2""",
+        {"table": table},
     )
-    return [name for (name,) in cursor.fetchall()]
+    return cursor.fetchall()
+
+
+def _referring_tables(cursor) -> list[str]:
+    """The other tables with a foreign key to the reports table's primary key."""
+    return sorted({owner for owner, _, _ in _referring_foreign_keys(cursor, Report._meta.db_table)})
 
 
 def _primary_key_rebuild_pays(cursor, *, rows: int, referring: list[str]) -> bool:

@@ -78,11 +78,7 @@ class ReportCreatedSerializer(serializers.Serializer):
         return report.duplicate_of.tracking_number if report.duplicate_of_id else None
 
     def get_follow_tracking_number(self, report) -> str:
-        return (
-            report.duplicate_of.tracking_number
-            if report.duplicate_of_id
-            else report.tracking_number
-        )
+        return self.get_duplicate_of(report) or report.tracking_number
 
 
 class ReportFeatureSerializer(GeoFeatureModelSerializer):

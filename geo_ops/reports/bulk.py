@@ -1,12 +1,14 @@
 """Bulk import of citizen reports from CSV or GeoJSON, set-based from end to end.
 
 `reports_import()` runs in one transaction, so a failure anywhere leaves no half-written rows
-(and no scratch table). The rows never pass through a Python loop:
+(nor scratch tables: the committed staging parts are dropped too, see `staging`). The rows
+never pass through a Python loop:
 
-1. COPY the file into an UNLOGGED staging table of text columns. A CSV goes to COPY as it is
-   (PostgreSQL's CSV parser reads the rows); a GeoJSON FeatureCollection is converted to CSV
-   rows on the fly while COPY reads, format only (the document itself is parsed in memory with
-   the json module, fine for files of a few hundred MB; larger ones should come as CSV).
+1. COPY the file into UNLOGGED staging tables of text columns. A CSV goes to COPY as it is
+   (PostgreSQL's CSV parser reads the rows), a big one cut into parts that load at the same
+   time (`staging`); a GeoJSON FeatureCollection is converted to CSV rows on the fly while
+   COPY reads, format only (the document itself is parsed in memory with the json module, fine
+   for files of a few hundred MB; larger ones should come as CSV).
 2. One flat CREATE TABLE AS parses and looks up every row in parallel workers: regex-guarded
    casts that cannot raise, so one bad value cannot abort the import; category or subcategory;
    duplicates within the file; rows already stored; and the branch (and district) of every
@@ -42,15 +44,13 @@ import logging
 import math
 import re
 import time
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg2
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Now
 
 from layers.selectors import boundary_join_sql, grid_join_sql
@@ -63,6 +63,7 @@ from .models import (
     Report,
     Status,
 )
+from .staging import CopyPartError, StagedParts, new_tag
 
 logger = logging.getLogger(__name__)
 
@@ -186,6 +187,10 @@ class _Source:
     header: list[str]
     stream: io.RawIOBase | io.BufferedReader
     delimiter: str = ","
+    # A CSV file is read by COPY from the file itself, its data from byte data_start on (after
+    # the header), so that it can be cut into parts; `stream` is then only the open file.
+    path: Path | None = None
+    data_start: int = 0
 
 
 def _open_source(path: Path) -> _Source:
@@ -217,7 +222,7 @@ def _csv_source(path: Path, handle: io.BufferedReader) -> _Source:
     delimiter = max((",", ";", "\t"), key=text.count)
     header = [name.strip().lower() for name in next(csv.reader([text], delimiter=delimiter))]
     _check_header(path, header)
-    return _Source("csv", header, handle, delimiter)
+    return _Source("csv", header, handle, delimiter, path=path, data_start=handle.tell())
 
 
 def _check_header(path: Path, header: list[str]) -> None:
@@ -408,8 +413,8 @@ class _Run:
     """One import inside its transaction: the scratch tables, the SQL, the timings of each step.
 
     Scratch tables, in the order they are made:
-      stage      the file as text, one row per record, numbered in file order (COPY), with
-                 lon and lat parsed
+      stage      the file as text, one row per record, numbered in file order, with lon and
+                 lat parsed: a view over the committed part tables (`staging`)
       checked    every row parsed, looked up and, where its interior grid cell says so,
                  placed: one flat CREATE TABLE AS, so that its expensive expressions
                  (patterns, casts) run in parallel workers
@@ -425,11 +430,12 @@ class _Run:
     reasons are spelled out only for the rows that fail it (`reasons_sql`).
     """
 
-    def __init__(self, cursor, source: _Source, summary: ImportSummary):
+    def __init__(self, cursor, source: _Source, summary: ImportSummary, parts: StagedParts):
         self.cursor = cursor
         self.source = source
         self.summary = summary
-        tag = uuid.uuid4().hex[:12]
+        self.parts = parts
+        tag = parts.tag
         # Regular UNLOGGED tables rather than TEMP ones: parallel workers cannot read temporary
         # tables, and temp buffers are small. Created and dropped inside the transaction, so a
         # failed import leaves none behind and concurrent imports never see each other's.
@@ -541,36 +547,38 @@ class _Run:
         # twice as much; a subquery fenced with OFFSET 0 would keep `check` out of the parallel
         # workers.
         lon, lat = (_number_sql(self.column[name]) for name in ("lon", "lat"))
-        self.execute(
-            f"""CREATE UNLOGGED TABLE {self.stage} (
-                row_no bigint GENERATED ALWAYS AS IDENTITY (CACHE 10000),
-                {", ".join(f"{c} text" for c in self.column.values())},
-                lon float8 GENERATED ALWAYS AS ({lon}) STORED,
-                lat float8 GENERATED ALWAYS AS ({lat}) STORED)"""
-        )
+        definition = f"""row_no bigint GENERATED ALWAYS AS IDENTITY (CACHE 10000),
+            {", ".join(f"{c} text" for c in self.column.values())},
+            lon float8 GENERATED ALWAYS AS ({lon}) STORED,
+            lat float8 GENERATED ALWAYS AS ({lat}) STORED"""
         delimiter = {"\t": "E'\\t'"}.get(self.source.delimiter, f"'{self.source.delimiter}'")
         try:
-            self.cursor.copy_expert(
-                f"COPY {self.stage} ({columns}) FROM STDIN "
-                f"WITH (FORMAT csv, DELIMITER {delimiter}, ENCODING 'UTF8')",
-                self.source.stream,
-                1 << 20,  # bytes per read
+            self.rows = self.parts.copy(
+                create_sql=lambda table: f"CREATE UNLOGGED TABLE {table} ({definition})",
+                copy_sql=lambda table: (
+                    f"COPY {table} ({columns}) FROM STDIN WITH "
+                    f"(FORMAT csv, DELIMITER {delimiter}, ENCODING 'UTF8', FREEZE)"
+                ),
+                path=self.source.path,
+                start=self.source.data_start,
+                stream=self.source.stream,
             )
-        except (DatabaseError, psycopg2.DatabaseError) as exc:
+        except CopyPartError as exc:
             # A row with the wrong number of fields, an unterminated quote, or bytes that are not
             # UTF-8: the file's structure is broken, so nothing is imported. PostgreSQL names the
-            # line in its context ("COPY table, line 12: ..."), counting from the first line it
-            # was given, which is the file's second (the header was read here).
-            context = getattr(getattr(exc, "diag", None), "context", "") or ""
+            # line in its context ("COPY table, line 12: ..."), counting from the first line of
+            # its part; the file's own count adds the lines before the part and the header.
+            context = getattr(exc.error.diag, "context", "") or ""
             where = re.search(r"line (\d+)", context)
-            place = f" (line {int(where.group(1)) + 1} of the file)" if where else ""
+            place = (
+                f" (line {exc.line_offset + int(where.group(1)) + 1} of the file)" if where else ""
+            )
             raise ReportImportError(
-                f"cannot load {self.summary.path}: {str(exc).splitlines()[0]}{place}"
+                f"cannot load {self.summary.path}: {str(exc.error).splitlines()[0]}{place}"
             ) from exc
         finally:
             self.source.stream.close()
-        # The rows COPY wrote (numbered 1..rows, one session's identity), without a scan.
-        self.rows = self.cursor.rowcount
+        self.execute(self.parts.view_sql(self.stage, [*self.column.values(), "lon", "lat"]))
         self.step("copy")
 
     # 2. rows already stored, layers
@@ -882,7 +890,9 @@ class _Run:
         self.step("rejects")
 
     def drop_scratch(self) -> None:
-        self.execute(f"DROP TABLE IF EXISTS {', '.join(self.tables.values())}")
+        self.execute(f"DROP VIEW IF EXISTS {self.stage}")
+        tables = [name for name in self.tables.values() if name != self.stage]
+        self.execute(f"DROP TABLE IF EXISTS {', '.join([*tables, *self.parts.tables])}")
 
 
 def _csv_field(name: str) -> str:
@@ -933,6 +943,10 @@ def _insert(run: _Run, *, batch_id: int, rebuild: bool, primary_key: bool = Fals
                c.branch_id, c.district_id, c.category_id, c.subcategory_id, %(batch)s
         FROM {run.checked} AS c
         WHERE {run.valid_sql()}"""
+    if not rebuild:
+        # Ids and tracking numbers from the columns' sequences, in file order as a big load's
+        # (the parallel scans leave the checked rows in no particular order).
+        sql += " ORDER BY c.row_no"
     params = run.params | {"batch": batch_id}
     if rebuild:
         run.execute(sql, params)
@@ -1123,8 +1137,9 @@ def reports_import(
     started = time.perf_counter()
     # Inside a caller's transaction, the SET LOCAL settings of the import would outlive it.
     nested = connection.in_atomic_block
-    with transaction.atomic(), connection.cursor() as cursor:
-        run = _Run(cursor, source, summary)
+    # The staging parts are committed tables: dropped when the import fails (see staging).
+    with StagedParts(new_tag()) as parts, transaction.atomic(), connection.cursor() as cursor:
+        run = _Run(cursor, source, summary, parts)
         run.load()
         rebuild = primary_key = False
         if commit:
@@ -1173,6 +1188,7 @@ def reports_import(
         if rejects_path:
             run.write_rejects(Path(rejects_path))
         run.drop_scratch()
+        parts.dropped = commit  # a dry run rolls the drop back (see StagedParts)
         if nested:
             run.restore_settings()
         if not commit:

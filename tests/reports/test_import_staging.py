@@ -1,0 +1,197 @@
+"""The bulk import's COPY in parts (geo_ops.reports.staging): cuts at record boundaries, rows
+numbered in file order across the parts, errors placed on the file's line, no part left behind.
+
+The tests make every file "big": PART_MIN_BYTES is lowered so that a few dozen rows are cut
+into GEO_OPS_IMPORT_COPY_SESSIONS parts, each loaded by a session of its own, as a 100 MB file is.
+"""
+
+import csv
+import io
+from pathlib import Path
+
+import psycopg2
+import pytest
+from django.db import connection
+
+from geo_ops.reports import staging
+from geo_ops.reports.bulk import ReportImportError, reports_import
+from geo_ops.reports.models import ImportBatch, Report
+from tests.conftest import KHOBAR_CENTRE, OPEN_GULF
+from tests.reports.test_import_reports import COLUMNS, read_rejects, row, write_csv
+
+pytestmark = pytest.mark.django_db
+
+PARTS = 3
+
+
+@pytest.fixture
+def in_parts(monkeypatch, settings):
+    monkeypatch.setattr(staging, "PART_MIN_BYTES", 1)
+    settings.GEO_OPS_IMPORT_COPY_SESSIONS = PARTS
+
+
+def part_tables() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_class WHERE relname LIKE %s ORDER BY 1",
+            [staging.PART_PREFIX + "%"],
+        )
+        return [name for (name,) in cursor.fetchall()]
+
+
+def records(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+
+
+# --- the cuts -----------------------------------------------------------------------------------
+
+
+def test_cuts_fall_between_records_never_inside_a_quoted_field(tmp_path):
+    # Every record has a quoted field with newlines and doubled quotes across most of its bytes,
+    # so a cut at the first newline past each share would land inside one.
+    lines = ["id,text"]
+    for i in range(200):
+        text = f'line one of {i}\nhe said ""stop""\n' + "x" * (i % 17) + "\nend"
+        lines.append(f'{i},"{text}"')
+    path = tmp_path / "quoted.csv"
+    path.write_bytes(("\n".join(lines) + "\n").encode())
+    data = path.read_bytes()
+    start = data.index(b"\n") + 1
+
+    for parts in (2, 3, 7, 50):
+        ranges = staging.record_ranges(path, start, parts)
+        assert len(ranges) == parts
+        assert ranges[0][0] == start and ranges[-1][1] == len(data)
+        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+        pieces = [records(data[a:b]) for a, b in ranges]
+        assert all(len(r) == 2 for piece in pieces for r in piece)  # whole records only
+        assert [r for piece in pieces for r in piece] == records(data[start:])
+
+
+def test_an_unterminated_quote_stops_the_cutting(tmp_path):
+    path = tmp_path / "open.csv"
+    path.write_bytes(b'id,text\n1,a\n2,"never closed\n3,b\n4,c\n5,d\n6,e\n')
+    ranges = staging.record_ranges(path, 8, 12)
+    # The first share ends inside record 1, so it is cut after it; every later share ends
+    # inside the open quote, where no newline ends a record.
+    assert ranges == [(8, 12), (12, path.stat().st_size)]
+
+
+# --- imports in parts ---------------------------------------------------------------------------
+
+
+def numbered_file(tmp_path: Path, rows: list[dict]) -> Path:
+    return write_csv(tmp_path / "parts.csv", rows)
+
+
+def test_rows_are_numbered_in_file_order_across_the_parts(tmp_path, in_parts):
+    rows = [row(f"P-{i:03d}", description=f"report {i}") for i in range(1, 61)]
+    rows[10]["description"] = 'two\nlines, and "quotes"'  # one record over three lines
+    rows[25] = row("P-BAD", OPEN_GULF)  # outside the service area
+    rows[44] = row("P-005")  # the id of row 5 again
+    rows[50] = row("P-051", KHOBAR_CENTRE, channel="fax")
+    path = numbered_file(tmp_path, rows)
+    rejects = tmp_path / "rejects.csv"
+
+    summary = reports_import(path=path, commit=True, rejects_path=rejects, actor_label="t")
+
+    assert (summary.read, summary.inserted, summary.rejected) == (60, 57, 3)
+    stored = list(Report.objects.order_by("id").values_list("external_id", flat=True))
+    expected = [r["external_id"] for i, r in enumerate(rows) if i not in (25, 44, 50)]
+    assert stored == expected  # ids follow the file, whichever part a row came in
+    assert Report.objects.get(external_id="P-011").description == 'two\nlines, and "quotes"'
+    rejected = read_rejects(rejects)
+    assert rejected["P-BAD"]["source_row"] == "26"
+    assert rejected["P-051"]["source_row"] == "51"
+    assert rejected["P-005"]["source_row"] == "45"
+    assert "is already on row 5" in rejected["P-005"]["reason"]
+
+
+def test_the_cut_really_made_several_parts(tmp_path, in_parts, monkeypatch):
+    made = []
+    real_copy = staging.StagedParts.copy
+
+    def copy(self, **kwargs):
+        rows = real_copy(self, **kwargs)
+        made.append(list(self.rows))
+        return rows
+
+    monkeypatch.setattr(staging.StagedParts, "copy", copy)
+    path = numbered_file(tmp_path, [row(f"Q-{i}") for i in range(30)])
+    reports_import(path=path, commit=False, actor_label="t")
+    assert len(made[0]) == PARTS and sum(made[0]) == 30 and min(made[0]) > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broken_record_in_a_later_part_names_its_line_and_leaves_nothing(
+    tmp_path, in_parts, reference_data
+):
+    rows = [row(f"B-{i:03d}") for i in range(1, 61)]
+    rows[4]["description"] = "first\nsecond"  # a record over two lines before the break
+    path = numbered_file(tmp_path, rows)
+    text = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    broken_line = len(text) - 3  # 1-based line of the file, in the last part
+    text[broken_line - 1] = "B-999,26.4,50.1\n"
+    path.write_text("".join(text), encoding="utf-8")
+
+    with pytest.raises(ReportImportError, match=f"line {broken_line} of the file"):
+        reports_import(path=path, commit=True, actor_label="t")
+
+    assert Report.objects.count() == 0 and ImportBatch.objects.count() == 0
+    assert part_tables() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parts_of_a_committed_or_dry_run_or_failed_import_are_dropped(
+    tmp_path, in_parts, reference_data, monkeypatch
+):
+    path = numbered_file(tmp_path, [row(f"D-{i}") for i in range(30)])
+    reports_import(path=path, commit=False, actor_label="t")
+    assert part_tables() == []
+    reports_import(path=path, commit=True, actor_label="t")
+    assert part_tables() == [] and Report.objects.count() == 30
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("the insert broke")
+
+    monkeypatch.setattr("geo_ops.reports.bulk._insert", fail)
+    again = numbered_file(tmp_path, [row(f"E-{i}") for i in range(30)])
+    with pytest.raises(RuntimeError):
+        reports_import(path=again, commit=True, actor_label="t")
+    assert part_tables() == [] and Report.objects.count() == 30
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parts_left_by_a_dead_import_are_dropped_but_a_running_ones_are_kept(
+    tmp_path, reference_data
+):
+    dead, running = f"{staging.PART_PREFIX}_0000dead_1", f"{staging.PART_PREFIX}_0000beef_1"
+    other = psycopg2.connect(**connection.get_connection_params())
+    try:
+        other.autocommit = True
+        with other.cursor() as cursor:
+            cursor.execute(f"CREATE UNLOGGED TABLE {dead} (row_no bigint)")
+            cursor.execute(f"CREATE UNLOGGED TABLE {running} (row_no bigint)")
+            # An import still running holds its tag's lock on its session.
+            cursor.execute(
+                "SELECT pg_advisory_lock(%s, %s)", [staging._LOCK_CLASS, int("0000beef", 16)]
+            )
+        path = numbered_file(tmp_path, [row("S-1")])
+        reports_import(path=path, commit=True, actor_label="t")
+        assert part_tables() == [running]
+    finally:
+        other.close()
+    reports_import(path=numbered_file(tmp_path, [row("S-2")]), commit=True, actor_label="t")
+    assert part_tables() == []
+    assert list(Report.objects.values_list("external_id", flat=True).order_by("id")) == [
+        "S-1",
+        "S-2",
+    ]
+
+
+def test_the_parts_header_is_not_a_row_and_a_tab_file_splits_too(tmp_path, in_parts):
+    path = write_csv(
+        tmp_path / "tabs.tsv", [row(f"T-{i}") for i in range(12)], columns=COLUMNS, delimiter="\t"
+    )
+    summary = reports_import(path=path, commit=True, actor_label="t")
+    assert (summary.read, summary.inserted, summary.rejected) == (12, 12, 0)

@@ -1,8 +1,9 @@
 """Bulk import of citizen reports from CSV or GeoJSON, set-based from end to end.
 
 `reports_import()` runs in one transaction, so a failure anywhere leaves no half-written rows
-(nor scratch tables: the committed staging parts are dropped too, see `staging`). The rows
-never pass through a Python loop:
+(nor scratch tables: the staging parts, committed by sessions of their own, are dropped as
+well, or by the next import if this one's process dies; see `staging`). The rows never pass
+through a Python loop:
 
 1. COPY the file into UNLOGGED staging tables of text columns. A CSV goes to COPY as it is
    (PostgreSQL's CSV parser reads the rows), a big one cut into parts that load at the same
@@ -42,7 +43,6 @@ import io
 import json
 import logging
 import math
-import re
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -63,7 +63,7 @@ from .models import (
     Report,
     Status,
 )
-from .staging import CopyPartError, StagedParts, new_tag
+from .staging import CopyPartError, StagedParts, end_marker_line, new_tag
 
 logger = logging.getLogger(__name__)
 
@@ -438,7 +438,8 @@ class _Run:
         tag = parts.tag
         # Regular UNLOGGED tables rather than TEMP ones: parallel workers cannot read temporary
         # tables, and temp buffers are small. Created and dropped inside the transaction, so a
-        # failed import leaves none behind and concurrent imports never see each other's.
+        # failed import leaves none behind and concurrent imports never see each other's (the
+        # staging parts are made outside it: see staging).
         self.tables = {
             name: f"reports_import_{name}_{tag}"
             for name in (
@@ -553,12 +554,21 @@ class _Run:
             lon float8 GENERATED ALWAYS AS ({lon}) STORED,
             lat float8 GENERATED ALWAYS AS ({lat}) STORED"""
         delimiter = {"\t": "E'\\t'"}.get(self.source.delimiter, f"'{self.source.delimiter}'")
+        if self.source.path is not None:
+            marker = end_marker_line(self.source.path, self.source.data_start)
+            if marker is not None:
+                self.source.stream.close()
+                raise ReportImportError(
+                    f'cannot load {self.summary.path}: line {marker} holds only "\\.", which '
+                    "PostgreSQL's COPY takes for the end of the data: the rows after it would be "
+                    "lost (quote it if it is a value)"
+                )
         try:
             self.rows = self.parts.copy(
                 create_sql=lambda table: f"CREATE UNLOGGED TABLE {table} ({definition})",
-                copy_sql=lambda table: (
-                    f"COPY {table} ({columns}) FROM STDIN WITH "
-                    f"(FORMAT csv, DELIMITER {delimiter}, ENCODING 'UTF8', FREEZE)"
+                copy_sql=lambda table, freeze: (
+                    f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv, "
+                    f"DELIMITER {delimiter}, ENCODING 'UTF8'{', FREEZE' if freeze else ''})"
                 ),
                 path=self.source.path,
                 start=self.source.data_start,
@@ -566,14 +576,8 @@ class _Run:
             )
         except CopyPartError as exc:
             # A row with the wrong number of fields, an unterminated quote, or bytes that are not
-            # UTF-8: the file's structure is broken, so nothing is imported. PostgreSQL names the
-            # line in its context ("COPY table, line 12: ..."), counting from the first line of
-            # its part; the file's own count adds the lines before the part and the header.
-            context = getattr(exc.error.diag, "context", "") or ""
-            where = re.search(r"line (\d+)", context)
-            place = (
-                f" (line {exc.line_offset + int(where.group(1)) + 1} of the file)" if where else ""
-            )
+            # UTF-8: the file's structure is broken, so nothing is imported.
+            place = f" (line {exc.line} of the file)" if exc.line else ""
             raise ReportImportError(
                 f"cannot load {self.summary.path}: {str(exc.error).splitlines()[0]}{place}"
             ) from exc
@@ -1146,8 +1150,10 @@ def reports_import(
     started = time.perf_counter()
     # Inside a caller's transaction, the SET LOCAL settings of the import would outlive it.
     nested = connection.in_atomic_block
-    # The staging parts are committed tables: dropped when the import fails (see staging).
-    with StagedParts(new_tag()) as parts, transaction.atomic(), connection.cursor() as cursor:
+    # The staging parts are committed tables, except inside a caller's transaction: dropped
+    # when the import fails (see staging).
+    staged = StagedParts(new_tag(), in_transaction=nested)
+    with staged as parts, transaction.atomic(), connection.cursor() as cursor:
         run = _Run(cursor, source, summary, parts)
         run.load()
         rebuild = primary_key = False

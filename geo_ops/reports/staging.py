@@ -15,6 +15,12 @@ import's success drops them with its other scratch tables (`_Run.drop_scratch`).
 dies without either (its process killed, its connection lost) leaves them behind; the next
 import drops them. Every import holds an advisory lock on its tag, on the session that made its
 first part, for as long as it runs; a part whose tag can be locked belongs to no running import.
+
+An import inside a caller's transaction cannot use other sessions: their committed parts would
+outlive a rollback of that transaction, which the import cannot see coming. It loads a single
+part through its own connection, in that transaction (without FREEZE, which needs the table
+made in the same subtransaction as the COPY and no earlier snapshot of it), and the part goes
+or stays with the caller's work.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import mmap
 import os
+import re
 import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +38,7 @@ from pathlib import Path
 
 import psycopg2
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -38,17 +46,20 @@ PART_PREFIX = "reports_import_part"
 # Below this size a part's session costs more than the parallel parse saves (a connection and
 # a thread, ~10 ms; COPY parses ~50 MB/s a core here).
 PART_MIN_BYTES = 8 << 20
+# The default number of COPY sessions is capped: past this a part's parse no longer dominates,
+# and each session is a server connection.
+MAX_DEFAULT_SESSIONS = 4
 # Namespace of the imports' advisory locks (the other key is the import's tag).
 _LOCK_CLASS = 0x67656F  # "geo"
 _READ_BYTES = 1 << 20  # bytes per read of a COPY stream, and per chunk when counting quotes
 
 
 def copy_sessions() -> int:
-    """How many COPY sessions one import runs at most: the setting, else one per core."""
+    """How many COPY sessions one import runs at most: the setting, else one per core (capped)."""
     if settings.GEO_OPS_IMPORT_COPY_SESSIONS > 0:
         return settings.GEO_OPS_IMPORT_COPY_SESSIONS
     cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    return len(cores) if cores else os.cpu_count() or 1
+    return min(MAX_DEFAULT_SESSIONS, len(cores) if cores else os.cpu_count() or 1)
 
 
 def new_tag() -> str:
@@ -57,12 +68,16 @@ def new_tag() -> str:
 
 
 class CopyPartError(Exception):
-    """COPY refused a part of the file; `line_offset` is that part's first line - 1 in the data."""
+    """COPY refused a part of the data; `line` is the line of the file it names (or None).
 
-    def __init__(self, error: psycopg2.Error, line_offset: int):
+    PostgreSQL names the line in the error's context ("COPY table, line 12: ..."), counted from
+    its part's first line, and counting records rather than lines: see `copy_record_start`.
+    """
+
+    def __init__(self, error: psycopg2.Error, line: int | None):
         super().__init__(str(error))
         self.error = error
-        self.line_offset = line_offset
+        self.line = line
 
 
 class _ByteRange(io.RawIOBase):
@@ -109,11 +124,14 @@ def record_ranges(path: Path, start: int, parts: int) -> list[tuple[int, int]]:
         for target in targets:
             while position < target:  # count the quotes up to the share's end
                 chunk = handle.read(min(_READ_BYTES, target - position))
+                if not chunk:
+                    break
                 quotes += chunk.count(b'"')
                 position += len(chunk)
             while True:  # then on to the first newline outside quotes
                 line = handle.readline()
-                if not line:
+                if not line:  # the end of the file (or of a file that shrank meanwhile)
+                    position = end
                     break
                 quotes += line.count(b'"')
                 position += len(line)
@@ -142,24 +160,38 @@ class StagedParts:
     other scratch tables and sets `dropped` when that drop is to be committed. Otherwise (a dry
     run, a failure) the parts are dropped on leaving, after that transaction (or savepoint) has
     rolled back, when nothing holds them any more.
+
+    in_transaction: the import runs inside a caller's transaction; its one part is then made in
+    that transaction, through the import's own connection (see the module's docstring).
     """
 
-    def __init__(self, tag: str):
+    def __init__(self, tag: str, *, in_transaction: bool):
         self.tag = tag
+        self.in_transaction = in_transaction
         self.tables: list[str] = []
         self.rows: list[int] = []
         self.dropped = False
         self._owner = None
 
     def __enter__(self) -> StagedParts:
+        if self.in_transaction:
+            return self
         self._owner = _new_session()
-        with self._owner.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [_LOCK_CLASS, _lock_key(self.tag)])
-        self._owner.commit()
-        drop_orphaned_parts(self._owner, running=self.tag)
+        try:
+            with self._owner.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_advisory_lock(%s, %s)", [_LOCK_CLASS, _lock_key(self.tag)]
+                )
+            self._owner.commit()
+            drop_orphaned_parts(self._owner, running=self.tag)
+        except BaseException:
+            self._owner.close()
+            raise
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> None:
+        if self._owner is None:
+            return  # the caller's transaction keeps or rolls back the part with the rest
         try:
             if self.tables and (exc_type is not None or not self.dropped):
                 _drop_tables(self._owner, self.tables, wait="2s")
@@ -170,7 +202,7 @@ class StagedParts:
         self,
         *,
         create_sql: Callable[[str], str],
-        copy_sql: Callable[[str], str],
+        copy_sql: Callable[[str, bool], str],
         path: Path | None,
         start: int = 0,
         stream: io.RawIOBase | None = None,
@@ -179,18 +211,52 @@ class StagedParts:
 
         Either a file (path, its data from byte `start` on), cut into parts when big enough, or
         a stream, loaded as one part. create_sql(table) makes an empty part table,
-        copy_sql(table) is the COPY ... FROM STDIN into it. Raises CopyPartError for the first
-        part in file order that COPY refused.
+        copy_sql(table, freeze) is the COPY ... FROM STDIN into it (FREEZE when freeze).
+        Raises CopyPartError for the first part in file order that COPY refused.
         """
-        if path is not None:
-            size = path.stat().st_size - start
-            parts = max(1, min(copy_sessions(), size // PART_MIN_BYTES))
-            ranges = record_ranges(path, start, parts) if parts > 1 else [(start, start + size)]
-            streams = [_ByteRange(path, a, b) for a, b in ranges]
+        end = path.stat().st_size if path is not None else 0
+        if self.in_transaction:
+            sessions = []
         else:
-            ranges, streams = [(0, 0)], [stream]
-        self.tables = [f"{PART_PREFIX}_{self.tag}_{k}" for k in range(1, len(streams) + 1)]
-        sessions = [self._owner] + [_new_session() for _ in streams[1:]]
+            wanted = max(1, min(copy_sessions(), (end - start) // PART_MIN_BYTES))
+            sessions = [self._owner, *_helper_sessions(wanted - 1)]
+        if path is None:
+            ranges = [(0, 0)]
+        elif len(sessions) > 1:
+            ranges = record_ranges(path, start, len(sessions))
+        else:
+            ranges = [(start, end)]
+        for session in sessions[len(ranges) :]:  # the file had fewer records to cut between
+            session.close()
+        sessions = sessions[: len(ranges)]
+        self.tables = [f"{PART_PREFIX}_{self.tag}_{k}" for k in range(1, len(ranges) + 1)]
+        if self.in_transaction:
+            results = [self._copy_here(create_sql, copy_sql, path, ranges[0], stream)]
+        else:
+            results = self._copy_at_once(create_sql, copy_sql, sessions, path, ranges, stream)
+        for (part_start, part_end), result in zip(ranges, results, strict=True):
+            if isinstance(result, psycopg2.Error):
+                raise CopyPartError(result, _error_line(result, path, part_start, part_end))
+        self.rows = [int(r) for r in results]
+        return sum(self.rows)
+
+    def _copy_here(self, create_sql, copy_sql, path, byte_range, stream) -> int | psycopg2.Error:
+        """The one part, in the caller's transaction (rolled back to a savepoint on failure)."""
+        source = _ByteRange(path, *byte_range) if path is not None else stream
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(create_sql(self.tables[0]))
+                # copy_expert is psycopg2's own (Django wraps only execute): its error is raw.
+                cursor.copy_expert(copy_sql(self.tables[0], False), source, _READ_BYTES)
+                return cursor.rowcount
+        except psycopg2.Error as exc:
+            return exc
+        finally:
+            source.close()
+
+    def _copy_at_once(self, create_sql, copy_sql, sessions, path, ranges, stream) -> list:
+        """Each part by a session of its own, at the same time: rows loaded or the error."""
+        streams = [_ByteRange(path, a, b) for a, b in ranges] if path is not None else [stream]
         results: list[int | psycopg2.Error | None] = [None] * len(streams)
 
         def load(k: int) -> None:
@@ -202,33 +268,31 @@ class StagedParts:
                 # One transaction per part: COPY FREEZE needs the table made in it.
                 with session.cursor() as cursor:
                     cursor.execute(create_sql(self.tables[k]))
-                    cursor.copy_expert(copy_sql(self.tables[k]), streams[k], _READ_BYTES)
+                    cursor.copy_expert(copy_sql(self.tables[k], True), streams[k], _READ_BYTES)
                     results[k] = cursor.rowcount
                 session.commit()
             except psycopg2.Error as exc:
                 session.rollback()
                 results[k] = exc
-                for later in sessions[k + 1 :]:  # their rows would be thrown away anyway
-                    later.cancel()
+                _cancel(sessions[k + 1 :])  # their rows would be thrown away anyway
             finally:
                 streams[k].close()
 
+        pool = ThreadPoolExecutor(max_workers=max(1, len(streams) - 1))
         try:
-            with ThreadPoolExecutor(max_workers=max(1, len(streams) - 1)) as pool:
-                # psycopg2 lets go of the GIL while libpq sends, so the parts really overlap.
-                others = [pool.submit(load, k) for k in range(1, len(streams))]
-                load(0)
-                for future in others:
-                    future.result()
+            # psycopg2 lets go of the GIL while libpq sends, so the parts really overlap.
+            others = [pool.submit(load, k) for k in range(1, len(streams))]
+            load(0)
+            for future in others:
+                future.result()
+        except BaseException:  # Ctrl-C, say: the other parts stop too instead of loading on
+            _cancel(sessions[1:])
+            raise
         finally:
+            pool.shutdown(wait=True)
             for session in sessions[1:]:
                 session.close()
-        for k, result in enumerate(results):
-            if isinstance(result, psycopg2.Error):
-                offset = _lines_before(path, start, ranges[k][0]) if path is not None else 0
-                raise CopyPartError(result, offset)
-        self.rows = [int(r) for r in results]
-        return sum(self.rows)
+        return results
 
     def view_sql(self, name: str, columns: list[str]) -> str:
         """CREATE VIEW name: the parts in file order, row_no numbered across all of them."""
@@ -240,20 +304,123 @@ class StagedParts:
         return f"CREATE VIEW {name} AS {' UNION ALL '.join(selects)}"
 
 
-def _lines_before(path: Path, start: int, position: int) -> int:
-    """Newlines in bytes start..position of the file (COPY counts lines, not records)."""
-    count = 0
-    with _ByteRange(path, start, position) as stream:
-        while chunk := stream.read(_READ_BYTES):
-            count += chunk.count(b"\n")
-    return count
+def _helper_sessions(count: int) -> list:
+    """Up to `count` more sessions: as many as the server lets the import open."""
+    sessions = []
+    for _ in range(count):
+        try:
+            sessions.append(_new_session())
+        except psycopg2.OperationalError as exc:  # too many connections, say: fewer parts
+            logger.warning("import COPY in %d parts, not %d: %s", len(sessions) + 1, count + 1, exc)
+            break
+    return sessions
+
+
+def _cancel(sessions: list) -> None:
+    for session in sessions:
+        with contextlib.suppress(psycopg2.Error):
+            session.cancel()
+
+
+# --- where in the file ------------------------------------------------------------------------
+
+# What COPY's CSV reader looks at to find where a record ends: quotes and line-break bytes.
+_COPY_TOKENS = re.compile(rb'["\r\n]')
+_QUOTE, _CR, _LF = ord('"'), ord("\r"), ord("\n")
+
+
+def _error_line(error: psycopg2.Error, path: Path | None, start: int, end: int) -> int | None:
+    """The file's line (1-based, the header included) of the record COPY's error names."""
+    context = getattr(error.diag, "context", "") or ""
+    where = re.search(r"line (\d+)", context)
+    if where is None:
+        return None
+    line = int(where.group(1))
+    if path is None:  # a stream converted from another format: its records, after a header
+        return line + 1
+    offset = copy_record_start(path, start, end, line)
+    return None if offset is None else line_at(path, offset)
+
+
+def copy_record_start(path: Path, start: int, end: int, line: int) -> int | None:
+    """Where the record begins on which COPY of bytes start..end of the file reports `line`.
+
+    COPY's line number is not the file's: it counts one per record, plus each line break
+    inside a quoted field that matches the line break of the data's first record (for a CRLF
+    file a quoted LF is not counted, and within the first record only CRs are), as in
+    PostgreSQL's CopyReadLineText. This replays that count (once, on an error) and returns the
+    byte offset of the first record whose count spans `line`, or None past the end.
+    """
+    eol = None  # the data's line break, b"\n", b"\r\n" or b"\r", once its first record ended
+    in_quote = False
+    record, first, last = start, 1, 1  # the record's offset and its first and last line numbers
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        end = min(end, len(data))
+        skip = -1
+        for match in _COPY_TOKENS.finditer(data, start, end):
+            position = match.start()
+            if position < skip:
+                continue
+            byte = data[position]
+            if byte == _QUOTE:
+                in_quote = not in_quote
+            elif in_quote:
+                if byte == (_LF if eol == b"\n" else _CR):
+                    last += 1
+            else:  # an unquoted line break: the record ends, or COPY stops on it with an error
+                crlf = byte == _CR and data[position + 1 : position + 2] == b"\n"
+                if crlf and eol in (None, b"\r\n"):
+                    eol, after = b"\r\n", position + 2
+                    skip = after
+                elif byte == _CR and eol in (None, b"\r"):
+                    eol, after = b"\r", position + 1
+                elif byte == _LF and eol in (None, b"\n"):
+                    eol, after = b"\n", position + 1
+                else:  # a line break of another kind: COPY's error is on this record
+                    return record
+                if first <= line <= last:
+                    return record
+                record, first, last = after, last + 1, last + 1
+    return record if first <= line <= last and record < end else None
+
+
+def line_at(path: Path, offset: int) -> int:
+    """The 1-based line of the file at byte offset (as an editor counts: CRLF, LF or CR)."""
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        before = data[:offset]
+    return before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
+
+
+def end_marker_line(path: Path, start: int) -> int | None:
+    """The file's line holding COPY's end-of-data marker, `\\.` alone as a record, or None.
+
+    COPY's CSV reader takes such a record for the end of the data and quietly ignores the rest
+    of its stream. A find over the file (GB/s) for the two bytes, then the quote parity before
+    each hit (whether it begins a record) for the few there are.
+    """
+    with path.open("rb") as handle:
+        if path.stat().st_size == 0:
+            return None
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            quotes, counted = 0, start
+            position = data.find(b"\\.", start)
+            while position != -1:
+                begins_line = position == start or data[position - 1] in (_CR, _LF)
+                ends_line = data[position + 2 : position + 3] in (b"\r", b"\n")
+                if begins_line and ends_line:
+                    quotes += data[counted:position].count(b'"')
+                    counted = position
+                    if quotes % 2 == 0:  # outside quotes: a record of its own
+                        return line_at(path, position)
+                position = data.find(b"\\.", position + 2)
+    return None
 
 
 def _drop_tables(session, tables: list[str], *, wait: str) -> None:
     """Drop tables, waiting at most `wait` for their locks; else leave them to the next import."""
     try:
         with session.cursor() as cursor:
-            cursor.execute(f"SET lock_timeout = '{wait}'")
+            cursor.execute(f"SET LOCAL lock_timeout = '{wait}'")
             cursor.execute(f"DROP TABLE IF EXISTS {', '.join(tables)}")
         session.commit()
     except psycopg2.Error as exc:

@@ -3,6 +3,8 @@ numbered in file order across the parts, errors placed on the file's line, no pa
 
 The tests make every file "big": PART_MIN_BYTES is lowered so that a few dozen rows are cut
 into GEO_OPS_IMPORT_COPY_SESSIONS parts, each loaded by a session of its own, as a 100 MB file is.
+Only an import that is not inside a caller's transaction does that, so those tests are
+transactional (an ordinary django_db test runs in a transaction of its own).
 """
 
 import csv
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from geo_ops.reports import staging
 from geo_ops.reports.bulk import ReportImportError, reports_import
@@ -84,7 +86,8 @@ def numbered_file(tmp_path: Path, rows: list[dict]) -> Path:
     return write_csv(tmp_path / "parts.csv", rows)
 
 
-def test_rows_are_numbered_in_file_order_across_the_parts(tmp_path, in_parts):
+@pytest.mark.django_db(transaction=True)
+def test_rows_are_numbered_in_file_order_across_the_parts(tmp_path, in_parts, reference_data):
     rows = [row(f"P-{i:03d}", description=f"report {i}") for i in range(1, 61)]
     rows[10]["description"] = 'two\nlines, and "quotes"'  # one record over three lines
     rows[25] = row("P-BAD", OPEN_GULF)  # outside the service area
@@ -107,7 +110,8 @@ def test_rows_are_numbered_in_file_order_across_the_parts(tmp_path, in_parts):
     assert "is already on row 5" in rejected["P-005"]["reason"]
 
 
-def test_the_cut_really_made_several_parts(tmp_path, in_parts, monkeypatch):
+@pytest.mark.django_db(transaction=True)
+def test_the_cut_really_made_several_parts(tmp_path, in_parts, monkeypatch, reference_data):
     made = []
     real_copy = staging.StagedParts.copy
 
@@ -189,9 +193,166 @@ def test_parts_left_by_a_dead_import_are_dropped_but_a_running_ones_are_kept(
     ]
 
 
-def test_the_parts_header_is_not_a_row_and_a_tab_file_splits_too(tmp_path, in_parts):
+@pytest.mark.django_db(transaction=True)
+def test_the_parts_header_is_not_a_row_and_a_tab_file_splits_too(
+    tmp_path, in_parts, reference_data
+):
     path = write_csv(
         tmp_path / "tabs.tsv", [row(f"T-{i}") for i in range(12)], columns=COLUMNS, delimiter="\t"
     )
     summary = reports_import(path=path, commit=True, actor_label="t")
     assert (summary.read, summary.inserted, summary.rejected) == (12, 12, 0)
+
+
+# --- a caller's transaction ---------------------------------------------------------------------
+
+
+def committed_part_tables() -> list[str]:
+    """The part tables another session sees: those committed."""
+    other = psycopg2.connect(**connection.get_connection_params())
+    try:
+        with other.cursor() as cursor:
+            cursor.execute(
+                "SELECT relname FROM pg_class WHERE relname LIKE %s", [staging.PART_PREFIX + "%"]
+            )
+            return [name for (name,) in cursor.fetchall()]
+    finally:
+        other.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_inside_a_callers_transaction_loads_one_part_in_it(
+    tmp_path, in_parts, reference_data, monkeypatch
+):
+    made = []
+    real_copy = staging.StagedParts.copy
+
+    def copy(self, **kwargs):
+        rows = real_copy(self, **kwargs)
+        made.append(list(self.rows))
+        assert committed_part_tables() == []  # not committed by sessions of their own
+        return rows
+
+    monkeypatch.setattr(staging.StagedParts, "copy", copy)
+    path = numbered_file(tmp_path, [row(f"N-{i}") for i in range(30)])
+
+    class CallerGaveUp(Exception):
+        pass
+
+    with pytest.raises(CallerGaveUp), transaction.atomic():
+        summary = reports_import(path=path, commit=True, actor_label="t")
+        assert summary.inserted == 30 and Report.objects.count() == 30
+        raise CallerGaveUp  # the caller's transaction rolls back after the import's commit
+
+    assert made == [[30]]  # one part, in the caller's transaction
+    assert Report.objects.count() == 0 and ImportBatch.objects.count() == 0
+    assert committed_part_tables() == [] and part_tables() == []
+
+
+# --- where a broken record is -------------------------------------------------------------------
+
+
+def raw_file(tmp_path: Path, records: list[str], eol: str) -> Path:
+    path = tmp_path / "raw.csv"
+    path.write_bytes(eol.join([",".join(COLUMNS), *records, ""]).encode())
+    return path
+
+
+def raw_record(external_id: str, description: str = "plain") -> str:
+    values = row(external_id, description=description)
+    text = values["description"]
+    values["description"] = f'"{text}"' if any(c in text for c in '\r\n",') else text
+    return ",".join(values[name] for name in COLUMNS)
+
+
+@pytest.mark.parametrize(
+    ("eol", "inner"),
+    [("\n", "\n"), ("\r\n", "\r\n"), ("\r\n", "\n"), ("\n", "\r\n")],
+    ids=["LF", "CRLF", "CRLF-with-quoted-LF", "LF-with-quoted-CRLF"],
+)
+@pytest.mark.parametrize("broken_at", [3, 37, 58])
+@pytest.mark.django_db(transaction=True)
+def test_a_broken_record_is_placed_on_the_files_own_line(
+    tmp_path, in_parts, reference_data, eol, inner, broken_at
+):
+    # Quoted line breaks everywhere, the first record's included, where COPY's own count of
+    # lines differs from the file's (see staging.copy_record_start), in every part.
+    records = [
+        raw_record(f"L-{i:02d}", f"first{inner}second{inner}third" if i % 4 == 0 else "plain")
+        for i in range(60)
+    ]
+    records[broken_at] = "L-XX,26.4,50.1"  # too few fields
+    path = raw_file(tmp_path, records, eol)
+    text = path.read_bytes().decode()
+    expected = text[: text.index("L-XX")].count("\n") + 1  # as an editor counts (CRLF, LF)
+
+    with pytest.raises(ReportImportError, match=rf"\(line {expected} of the file\)"):
+        reports_import(path=path, commit=True, actor_label="t")
+    assert part_tables() == [] and Report.objects.count() == 0
+
+
+def test_copy_record_start_counts_lines_as_copy_does(tmp_path):
+    # A CRLF file whose first record holds a quoted LF and a quoted CRLF: COPY counts only the
+    # CR of the first record (its line break not known yet), and only CRs after it.
+    data = b'id,text\r\n1,"a\nb\r\nc"\r\n2,"d\ne"\r\n3,"f\r\ng"\r\n4,x\r\n'
+    path = tmp_path / "count.csv"
+    path.write_bytes(data)
+    start = data.index(b"\r\n") + 2
+    record = {n: data.index(f"\n{n},".encode()) + 1 for n in (2, 3, 4)}
+    record[1] = start
+    # COPY's lines: record 1 is 1-2 (its CR), 2 is 3 (its LF not counted), 3 is 4-5, 4 is 6.
+    expected = {1: 1, 2: 1, 3: 2, 4: 3, 5: 3, 6: 4}
+    for line, number in expected.items():
+        assert staging.copy_record_start(path, start, len(data), line) == record[number]
+    assert staging.copy_record_start(path, start, len(data), 7) is None
+    assert staging.line_at(path, record[4]) == 9  # after 8 line breaks: 5 CRLF, 3 LF
+
+
+# --- the end-of-data marker ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_a_lone_backslash_dot_line_is_refused_not_the_end_of_the_file(tmp_path, eol):
+    records = [raw_record(f"M-{i}") for i in range(6)]
+    records.insert(3, "\\.")
+    path = raw_file(tmp_path, records, eol)
+    with pytest.raises(ReportImportError, match=r'line 5 holds only "\\\.", which'):
+        reports_import(path=path, commit=True, actor_label="t")
+    assert Report.objects.count() == 0
+
+
+def test_a_backslash_dot_line_inside_a_quoted_value_is_data(tmp_path):
+    records = [raw_record(f"V-{i}") for i in range(4)]
+    records[2] = raw_record("V-2", "before\n\\.\nafter")
+    path = raw_file(tmp_path, records, "\n")
+    summary = reports_import(path=path, commit=True, actor_label="t")
+    assert (summary.read, summary.inserted) == (4, 4)
+    assert Report.objects.get(external_id="V-2").description == "before\n\\.\nafter"
+
+
+# --- sessions refused ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_refused_more_sessions_loads_in_fewer_parts(
+    tmp_path, in_parts, reference_data, monkeypatch
+):
+    opened = []
+    real_new_session = staging._new_session
+
+    def new_session():
+        # The owner's session and one more; then the server refuses, as at max_connections.
+        if len(opened) == 2:
+            raise psycopg2.OperationalError("FATAL:  sorry, too many clients already")
+        opened.append(real_new_session())
+        return opened[-1]
+
+    monkeypatch.setattr(staging, "_new_session", new_session)
+    rows = [row(f"F-{i:02d}") for i in range(30)]
+    summary = reports_import(path=numbered_file(tmp_path, rows), commit=True, actor_label="t")
+
+    assert (summary.read, summary.inserted) == (30, 30)
+    assert list(Report.objects.order_by("id").values_list("external_id", flat=True)) == [
+        r["external_id"] for r in rows
+    ]
+    assert all(session.closed for session in opened) and part_tables() == []

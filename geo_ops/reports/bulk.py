@@ -1,8 +1,9 @@
 """Bulk import of citizen reports from CSV or GeoJSON, set-based from end to end.
 
 `reports_import()` runs in one transaction, so a failure anywhere leaves no half-written rows
-(nor scratch tables: the staging parts, committed by sessions of their own, are dropped as
-well, or by the next import if this one's process dies; see `staging`). The rows never pass
+(nor scratch tables: the staging parts, committed by sessions of their own unless the import
+runs inside a caller's transaction, are dropped as well, or by the next import if this one's
+process dies; see `staging`). The rows never pass
 through a Python loop:
 
 1. COPY the file into UNLOGGED staging tables of text columns. A CSV goes to COPY as it is
@@ -38,12 +39,14 @@ is their audit record.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import json
 import logging
 import math
 import time
+from array import array
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -210,6 +213,10 @@ def _open_source(path: Path) -> _Source:
 def _csv_source(path: Path, handle: io.BufferedReader) -> _Source:
     """Read the header line only; the rest of the file goes to COPY untouched."""
     line = handle.readline()
+    cr = line.find(b"\r")
+    if cr != -1 and line[cr + 1 : cr + 2] != b"\n":  # lines that end in CR alone (old Macs)
+        line = line[: cr + 1]
+        handle.seek(cr + 1)
     try:
         text = line.decode("utf-8-sig")  # spreadsheets often write a byte-order mark
     except UnicodeDecodeError as exc:
@@ -301,6 +308,17 @@ class _CsvStream(io.RawIOBase):
         self._rows = iter(rows)
         self._batch = batch
         self._buffer = b""
+        # COPY's line number at the end of each row written (see row_of_copy_line)
+        self._copy_lines = array("q")
+
+    def row_of_copy_line(self, line: int) -> int:
+        """The 1-based row on which COPY reports `line` of this stream.
+
+        COPY counts a line per row plus each line break inside a quoted value that matches the
+        rows' own (LF here; within the first row, before that is known, CR): see
+        staging.copy_record_start.
+        """
+        return bisect.bisect_left(self._copy_lines, line) + 1
 
     def readable(self) -> bool:
         return True
@@ -313,6 +331,9 @@ class _CsvStream(io.RawIOBase):
             for row in self._rows:
                 writer.writerow(row)
                 count += 1
+                inner = "\r" if not self._copy_lines else "\n"
+                last = self._copy_lines[-1] if self._copy_lines else 0
+                self._copy_lines.append(last + 1 + sum(value.count(inner) for value in row))
                 if count == self._batch:
                     break
             if not count:
@@ -577,7 +598,12 @@ class _Run:
         except CopyPartError as exc:
             # A row with the wrong number of fields, an unterminated quote, or bytes that are not
             # UTF-8: the file's structure is broken, so nothing is imported.
-            place = f" (line {exc.line} of the file)" if exc.line else ""
+            if exc.file_line:
+                place = f" (line {exc.file_line} of the file)"
+            elif exc.copy_line and isinstance(self.source.stream, _CsvStream):
+                place = f" (feature {self.source.stream.row_of_copy_line(exc.copy_line)})"
+            else:
+                place = ""
             raise ReportImportError(
                 f"cannot load {self.summary.path}: {str(exc.error).splitlines()[0]}{place}"
             ) from exc

@@ -2,10 +2,11 @@
 
 One COPY runs in one backend, which parses the whole CSV on one core: 2.6 of the 17.8 s that
 the benchmark's million rows (140 MB) take on the 2-core machine. A CSV file is therefore cut
-at record boundaries into one part per core (`GEO_OPS_IMPORT_COPY_SESSIONS`, parts of at least
-PART_MIN_BYTES), and each part goes into a table of its own through a session of its own, all
-at the same time: the file loads in about half the time. A GeoJSON file, converted to CSV rows
-by Python while COPY reads, and a small CSV file make a single part.
+at record boundaries into one part per core (at most MAX_DEFAULT_SESSIONS, unless
+`GEO_OPS_IMPORT_COPY_SESSIONS` says otherwise; parts of at least PART_MIN_BYTES; fewer when the
+server refuses more connections), and each part goes into a table of its own through a
+session of its own, all at the same time: the file loads in about half the time. A GeoJSON
+file, converted to CSV rows by Python while COPY reads, and a small CSV file make a single part.
 
 Each part is made and loaded in one transaction of its session, so COPY can write its rows
 already frozen (FREEZE: the import's scans then skip the visibility checks of a million fresh
@@ -32,6 +33,7 @@ import mmap
 import os
 import re
 import secrets
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -68,16 +70,23 @@ def new_tag() -> str:
 
 
 class CopyPartError(Exception):
-    """COPY refused a part of the data; `line` is the line of the file it names (or None).
+    """COPY refused a part of the data.
 
     PostgreSQL names the line in the error's context ("COPY table, line 12: ..."), counted from
     its part's first line, and counting records rather than lines: see `copy_record_start`.
+    file_line: the line of the file that this names (a file's data), else None;
+    copy_line: PostgreSQL's own number (a stream's data, loaded as one part), else None.
     """
 
-    def __init__(self, error: psycopg2.Error, line: int | None):
+    def __init__(self, error: psycopg2.Error, *, file_line: int | None, copy_line: int | None):
         super().__init__(str(error))
         self.error = error
-        self.line = line
+        self.file_line = file_line
+        self.copy_line = copy_line
+
+
+class _Stopped(Exception):
+    """A part's stream stops: an earlier part failed, or the import was interrupted."""
 
 
 class _ByteRange(io.RawIOBase):
@@ -101,6 +110,36 @@ class _ByteRange(io.RawIOBase):
 
     def close(self) -> None:
         self._file.close()
+        super().close()
+
+
+class _Watched(io.RawIOBase):
+    """A part's data as COPY reads it: stops when told to, and keeps what went wrong in a read.
+
+    psycopg2 turns an exception raised inside read() into an error of the COPY itself
+    (QueryCanceled: "error in .read() call"), which would pass for a broken file: the
+    exception is kept here to be raised as it was (an OSError, a KeyboardInterrupt).
+    """
+
+    def __init__(self, stream: io.RawIOBase, stop: threading.Event):
+        self._stream = stream
+        self._stop = stop
+        self.error: BaseException | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target) -> int:
+        try:
+            if self._stop.is_set():
+                raise _Stopped
+            return self._stream.readinto(target)
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+    def close(self) -> None:
+        self._stream.close()
         super().close()
 
 
@@ -193,6 +232,8 @@ class StagedParts:
         if self._owner is None:
             return  # the caller's transaction keeps or rolls back the part with the rest
         try:
+            with contextlib.suppress(psycopg2.Error):  # a COPY of its that failed, say
+                self._owner.rollback()
             if self.tables and (exc_type is not None or not self.dropped):
                 _drop_tables(self._owner, self.tables, wait="2s")
         finally:
@@ -220,51 +261,67 @@ class StagedParts:
         else:
             wanted = max(1, min(copy_sessions(), (end - start) // PART_MIN_BYTES))
             sessions = [self._owner, *_helper_sessions(wanted - 1)]
-        if path is None:
-            ranges = [(0, 0)]
-        elif len(sessions) > 1:
-            ranges = record_ranges(path, start, len(sessions))
-        else:
-            ranges = [(start, end)]
-        for session in sessions[len(ranges) :]:  # the file had fewer records to cut between
-            session.close()
+        try:
+            if path is None:
+                ranges = [(0, 0)]
+            elif len(sessions) > 1:
+                ranges = record_ranges(path, start, len(sessions))
+            else:
+                ranges = [(start, end)]
+        except BaseException:
+            _close(sessions[1:])
+            raise
+        _close(sessions[len(ranges) :])  # the file had fewer records to cut between
         sessions = sessions[: len(ranges)]
         self.tables = [f"{PART_PREFIX}_{self.tag}_{k}" for k in range(1, len(ranges) + 1)]
+        stops = [threading.Event() for _ in ranges]
+        streams = [
+            _Watched(_ByteRange(path, a, b) if path is not None else stream, stop)
+            for (a, b), stop in zip(ranges, stops, strict=True)
+        ]
         if self.in_transaction:
-            results = [self._copy_here(create_sql, copy_sql, path, ranges[0], stream)]
+            results = [self._copy_here(create_sql, copy_sql, streams[0])]
         else:
-            results = self._copy_at_once(create_sql, copy_sql, sessions, path, ranges, stream)
+            results = self._copy_at_once(create_sql, copy_sql, sessions, streams, stops)
         for (part_start, part_end), result in zip(ranges, results, strict=True):
             if isinstance(result, psycopg2.Error):
-                raise CopyPartError(result, _error_line(result, path, part_start, part_end))
+                raise _part_error(result, path, part_start, part_end)
+            if isinstance(result, BaseException):
+                raise result  # what a read of the data raised (not a fault of the file's)
         self.rows = [int(r) for r in results]
         return sum(self.rows)
 
-    def _copy_here(self, create_sql, copy_sql, path, byte_range, stream) -> int | psycopg2.Error:
+    def _copy_here(self, create_sql, copy_sql, stream: _Watched) -> int | BaseException:
         """The one part, in the caller's transaction (rolled back to a savepoint on failure)."""
-        source = _ByteRange(path, *byte_range) if path is not None else stream
         try:
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(create_sql(self.tables[0]))
                 # copy_expert is psycopg2's own (Django wraps only execute): its error is raw.
-                cursor.copy_expert(copy_sql(self.tables[0], False), source, _READ_BYTES)
+                cursor.copy_expert(copy_sql(self.tables[0], False), stream, _READ_BYTES)
                 return cursor.rowcount
         except psycopg2.Error as exc:
-            return exc
+            return stream.error or exc
         finally:
-            source.close()
+            stream.close()
 
-    def _copy_at_once(self, create_sql, copy_sql, sessions, path, ranges, stream) -> list:
-        """Each part by a session of its own, at the same time: rows loaded or the error."""
-        streams = [_ByteRange(path, a, b) for a, b in ranges] if path is not None else [stream]
-        results: list[int | psycopg2.Error | None] = [None] * len(streams)
+    def _copy_at_once(self, create_sql, copy_sql, sessions, streams, stops) -> list:
+        """Each part by a session of its own, at the same time: rows loaded or the error.
+
+        A part that fails stops the parts after it (their rows would be thrown away), not those
+        before it: the error reported is the first in file order.
+        """
+        results: list[int | BaseException | None] = [None] * len(streams)
+
+        def stop(parts: range) -> None:
+            for k in parts:
+                stops[k].set()
+            _cancel([sessions[k] for k in parts])  # a COPY that has all its data already
 
         def load(k: int) -> None:
             session = sessions[k]
-            if any(isinstance(r, psycopg2.Error) for r in results[:k]):
-                streams[k].close()
-                return  # an earlier part failed: this one's rows would be thrown away
             try:
+                if stops[k].is_set():
+                    return
                 # One transaction per part: COPY FREEZE needs the table made in it.
                 with session.cursor() as cursor:
                     cursor.execute(create_sql(self.tables[k]))
@@ -273,8 +330,10 @@ class StagedParts:
                 session.commit()
             except psycopg2.Error as exc:
                 session.rollback()
-                results[k] = exc
-                _cancel(sessions[k + 1 :])  # their rows would be thrown away anyway
+                results[k] = streams[k].error or exc
+                stop(range(k + 1, len(streams)))
+                if not isinstance(results[k], Exception):  # KeyboardInterrupt in a read
+                    raise results[k] from None
             finally:
                 streams[k].close()
 
@@ -286,12 +345,11 @@ class StagedParts:
             for future in others:
                 future.result()
         except BaseException:  # Ctrl-C, say: the other parts stop too instead of loading on
-            _cancel(sessions[1:])
+            stop(range(1, len(streams)))
             raise
         finally:
             pool.shutdown(wait=True)
-            for session in sessions[1:]:
-                session.close()
+            _close(sessions[1:])
         return results
 
     def view_sql(self, name: str, columns: list[str]) -> str:
@@ -322,6 +380,11 @@ def _cancel(sessions: list) -> None:
             session.cancel()
 
 
+def _close(sessions: list) -> None:
+    for session in sessions:
+        session.close()
+
+
 # --- where in the file ------------------------------------------------------------------------
 
 # What COPY's CSV reader looks at to find where a record ends: quotes and line-break bytes.
@@ -329,17 +392,17 @@ _COPY_TOKENS = re.compile(rb'["\r\n]')
 _QUOTE, _CR, _LF = ord('"'), ord("\r"), ord("\n")
 
 
-def _error_line(error: psycopg2.Error, path: Path | None, start: int, end: int) -> int | None:
-    """The file's line (1-based, the header included) of the record COPY's error names."""
+def _part_error(error: psycopg2.Error, path: Path | None, start: int, end: int) -> CopyPartError:
+    """The error of the part start..end, with the file's line (the header's included) it names."""
     context = getattr(error.diag, "context", "") or ""
     where = re.search(r"line (\d+)", context)
-    if where is None:
-        return None
-    line = int(where.group(1))
-    if path is None:  # a stream converted from another format: its records, after a header
-        return line + 1
+    line = int(where.group(1)) if where else None
+    if path is None or line is None:
+        return CopyPartError(error, file_line=None, copy_line=line)
     offset = copy_record_start(path, start, end, line)
-    return None if offset is None else line_at(path, offset)
+    return CopyPartError(
+        error, file_line=None if offset is None else line_at(path, offset), copy_line=None
+    )
 
 
 def copy_record_start(path: Path, start: int, end: int, line: int) -> int | None:
@@ -387,32 +450,43 @@ def copy_record_start(path: Path, start: int, end: int, line: int) -> int | None
 def line_at(path: Path, offset: int) -> int:
     """The 1-based line of the file at byte offset (as an editor counts: CRLF, LF or CR)."""
     with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        before = data[:offset]
-    return before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
+        breaks = _count(data, 0, offset, b"\n") + _count(data, 0, offset, b"\r")
+        return breaks - _count(data, 0, offset, b"\r\n") + 1
+
+
+def _count(data: mmap.mmap, start: int, end: int, needle: bytes) -> int:
+    """Occurrences of needle (not overlapping itself) in data[start:end], read a MB at a time."""
+    overlap = len(needle) - 1  # one that straddles two reads is counted in the first
+    return sum(
+        data[a : min(a + _READ_BYTES + overlap, end)].count(needle)
+        for a in range(start, end, _READ_BYTES)
+    )
 
 
 def end_marker_line(path: Path, start: int) -> int | None:
-    """The file's line holding COPY's end-of-data marker, `\\.` alone as a record, or None.
+    """The file's line holding COPY's end-of-data marker with data after it, or None.
 
-    COPY's CSV reader takes such a record for the end of the data and quietly ignores the rest
-    of its stream. A find over the file (GB/s) for the two bytes, then the quote parity before
-    each hit (whether it begins a record) for the few there are.
+    COPY's CSV reader takes a record of only `\\.` and a line break for the end of the data
+    and quietly ignores the rest of its stream (a marker at the very end loses nothing). A find
+    over the file (~0.1 s for 140 MB) for the two bytes, then for the few hits the quote parity
+    before them: whether they begin a record.
     """
-    with path.open("rb") as handle:
-        if path.stat().st_size == 0:
-            return None
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            quotes, counted = 0, start
-            position = data.find(b"\\.", start)
-            while position != -1:
-                begins_line = position == start or data[position - 1] in (_CR, _LF)
-                ends_line = data[position + 2 : position + 3] in (b"\r", b"\n")
-                if begins_line and ends_line:
-                    quotes += data[counted:position].count(b'"')
-                    counted = position
-                    if quotes % 2 == 0:  # outside quotes: a record of its own
-                        return line_at(path, position)
-                position = data.find(b"\\.", position + 2)
+    if path.stat().st_size <= start:
+        return None
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        quotes, counted = 0, start
+        position = data.find(b"\\.", start)
+        while position != -1:
+            after = position + 2  # past the marker's line break, if it has one
+            after += 2 if data[after : after + 2] == b"\r\n" else 1
+            begins_line = position == start or data[position - 1] in (_CR, _LF)
+            ends_line = data[position + 2 : position + 3] in (b"\r", b"\n")
+            if begins_line and ends_line and after < len(data):
+                quotes += _count(data, counted, position, b'"')
+                counted = position
+                if quotes % 2 == 0:  # outside quotes: a record of its own
+                    return line_at(path, position)
+            position = data.find(b"\\.", position + 2)
     return None
 
 
@@ -433,8 +507,8 @@ def drop_orphaned_parts(session, *, running: str) -> None:
     """Drop the part tables of imports that no longer run (their tag's lock is free).
 
     running: the tag of the import that asks (the lock is re-entrant, so its own would look
-    free). A part table that a session has dropped without committing yet (an import inside a
-    caller's transaction) is left alone: that session holds a lock on it.
+    free). A part table that a session has dropped without committing yet (a running import's
+    own transaction, at its end) is left alone: that session holds a lock on it.
     """
     with session.cursor() as cursor:
         # Not the tables some session holds a lock on (a drop waiting for its commit).

@@ -138,7 +138,8 @@ GEO_OPS_METRIC_SRID = env.int("GEO_OPS_METRIC_SRID", default=32639)
 GEO_OPS_SUBDIVIDE_MAX_VERTICES = env.int("GEO_OPS_SUBDIVIDE_MAX_VERTICES", default=128)
 GEO_OPS_DESCRIPTION_MAX_CHARS = 4000
 # Sessions that COPY one big CSV import in parts at the same time (reports.staging); 0: one per
-# core of this machine (set it to the database server's cores when that is another machine).
+# core of this machine, at most 4 (set it to the database server's cores when that is another
+# machine).
 GEO_OPS_IMPORT_COPY_SESSIONS = env.int("GEO_OPS_IMPORT_COPY_SESSIONS", default=0)
 # Basemap tiles for every map page (a setting so an offline deployment can point at its own).
 GEO_OPS_TILE_URL = env("GEO_OPS_TILE_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png")

@@ -9,6 +9,7 @@ transactional (an ordinary django_db test runs in a transaction of its own).
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import psycopg2
@@ -267,8 +268,8 @@ def raw_record(external_id: str, description: str = "plain") -> str:
 
 @pytest.mark.parametrize(
     ("eol", "inner"),
-    [("\n", "\n"), ("\r\n", "\r\n"), ("\r\n", "\n"), ("\n", "\r\n")],
-    ids=["LF", "CRLF", "CRLF-with-quoted-LF", "LF-with-quoted-CRLF"],
+    [("\n", "\n"), ("\r\n", "\r\n"), ("\r\n", "\n"), ("\n", "\r\n"), ("\r", "\r"), ("\r", "\n")],
+    ids=["LF", "CRLF", "CRLF-with-quoted-LF", "LF-with-quoted-CRLF", "CR", "CR-with-quoted-LF"],
 )
 @pytest.mark.parametrize("broken_at", [3, 37, 58])
 @pytest.mark.django_db(transaction=True)
@@ -284,7 +285,8 @@ def test_a_broken_record_is_placed_on_the_files_own_line(
     records[broken_at] = "L-XX,26.4,50.1"  # too few fields
     path = raw_file(tmp_path, records, eol)
     text = path.read_bytes().decode()
-    expected = text[: text.index("L-XX")].count("\n") + 1  # as an editor counts (CRLF, LF)
+    before = text[: text.index("L-XX")]
+    expected = len(before.splitlines()) + 1  # as an editor counts (CRLF, LF, CR)
 
     with pytest.raises(ReportImportError, match=rf"\(line {expected} of the file\)"):
         reports_import(path=path, commit=True, actor_label="t")
@@ -311,23 +313,35 @@ def test_copy_record_start_counts_lines_as_copy_does(tmp_path):
 # --- the end-of-data marker ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("eol", ["\n", "\r\n"])
-def test_a_lone_backslash_dot_line_is_refused_not_the_end_of_the_file(tmp_path, eol):
-    records = [raw_record(f"M-{i}") for i in range(6)]
-    records.insert(3, "\\.")
+@pytest.mark.parametrize(
+    ("eol", "at"),
+    [("\n", 0), ("\n", 3), ("\r\n", 3), ("\r\n", 50), ("\r", 3)],
+    ids=["LF-first-record", "LF", "CRLF", "CRLF-later-part", "CR"],
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_lone_backslash_dot_record_is_refused_not_taken_for_the_end(
+    tmp_path, in_parts, reference_data, eol, at
+):
+    # COPY would take it for the end of the data and quietly load only the rows before it.
+    records = [raw_record(f"M-{i:02d}") for i in range(60)]
+    records.insert(at, "\\.")
     path = raw_file(tmp_path, records, eol)
-    with pytest.raises(ReportImportError, match=r'line 5 holds only "\\\.", which'):
+    with pytest.raises(ReportImportError, match=rf'line {at + 2} holds only "\\\.", which'):
         reports_import(path=path, commit=True, actor_label="t")
-    assert Report.objects.count() == 0
+    assert part_tables() == [] and ImportBatch.objects.count() == 0
 
 
-def test_a_backslash_dot_line_inside_a_quoted_value_is_data(tmp_path):
-    records = [raw_record(f"V-{i}") for i in range(4)]
-    records[2] = raw_record("V-2", "before\n\\.\nafter")
+@pytest.mark.django_db(transaction=True)
+def test_a_backslash_dot_inside_a_quoted_value_or_at_the_very_end_is_no_end_marker(
+    tmp_path, in_parts, reference_data
+):
+    records = [raw_record(f"V-{i:02d}") for i in range(40)]
+    records[30] = raw_record("V-30", "before\n\\.\nafter")
+    records.append("\\.")  # the last line: COPY ends there, which loses nothing
     path = raw_file(tmp_path, records, "\n")
     summary = reports_import(path=path, commit=True, actor_label="t")
-    assert (summary.read, summary.inserted) == (4, 4)
-    assert Report.objects.get(external_id="V-2").description == "before\n\\.\nafter"
+    assert (summary.read, summary.inserted) == (40, 40)
+    assert Report.objects.get(external_id="V-30").description == "before\n\\.\nafter"
 
 
 # --- sessions refused ---------------------------------------------------------------------------
@@ -348,11 +362,70 @@ def test_an_import_refused_more_sessions_loads_in_fewer_parts(
         return opened[-1]
 
     monkeypatch.setattr(staging, "_new_session", new_session)
+    made = []
+    real_copy = staging.StagedParts.copy
+
+    def copy(self, **kwargs):
+        rows = real_copy(self, **kwargs)
+        made.append(list(self.rows))
+        return rows
+
+    monkeypatch.setattr(staging.StagedParts, "copy", copy)
     rows = [row(f"F-{i:02d}") for i in range(30)]
     summary = reports_import(path=numbered_file(tmp_path, rows), commit=True, actor_label="t")
 
+    assert len(made[0]) == 2 and PARTS == 3  # the two sessions it had, not the three it wanted
     assert (summary.read, summary.inserted) == (30, 30)
     assert list(Report.objects.order_by("id").values_list("external_id", flat=True)) == [
         r["external_id"] for r in rows
     ]
     assert all(session.closed for session in opened) and part_tables() == []
+
+
+# --- a read that fails --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("part", "raised"),
+    [(1, KeyboardInterrupt), (3, OSError)],
+    ids=["ctrl-c-while-reading-the-first-part", "read-error-in-a-later-part"],
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_read_that_fails_is_raised_as_it_was_not_as_a_broken_file(
+    tmp_path, in_parts, reference_data, monkeypatch, part, raised
+):
+    # psycopg2 turns an exception inside read() into the COPY's own error; the import raises
+    # the exception itself (no "cannot load ... line N"), stops the other parts, drops them all.
+    path = numbered_file(tmp_path, [row(f"R-{i:02d}") for i in range(60)])
+    real_readinto = staging._ByteRange.readinto
+    starts = sorted(
+        r[0] for r in staging.record_ranges(path, path.read_bytes().index(b"\n") + 1, PARTS)
+    )
+
+    def readinto(self, target):
+        if self._file.tell() == starts[part - 1]:
+            raise raised("the disk went away")
+        return real_readinto(self, target)
+
+    monkeypatch.setattr(staging._ByteRange, "readinto", readinto)
+    with pytest.raises(raised, match="the disk went away"):
+        reports_import(path=path, commit=True, actor_label="t")
+    assert part_tables() == [] and Report.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_geojson_feature_copy_refuses_is_named_by_its_number(tmp_path, reference_data):
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": list(KHOBAR_CENTRE)},
+            "properties": {**row(f"G-{i}"), "description": f"line one\nline two of {i}"},
+        }
+        for i in range(1, 6)
+    ]
+    features[3]["properties"]["description"] = "a NUL \u0000 byte, which text cannot hold"
+    path = tmp_path / "nul.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    with pytest.raises(ReportImportError, match=r"0x00 \(feature 4\)"):
+        reports_import(path=path, commit=True, actor_label="t")
+    assert Report.objects.count() == 0

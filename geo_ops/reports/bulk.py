@@ -45,6 +45,7 @@ import io
 import json
 import logging
 import math
+import re
 import time
 from array import array
 from collections.abc import Iterable, Iterator
@@ -98,6 +99,8 @@ REBUILD_RATIO = 0.5
 
 # Memory for the import transaction only (SET LOCAL): the hash joins and aggregations of a
 # million rows stay in memory, index builds sort in one pass.
+# The longest header line read (a first line without a line break is no CSV header).
+HEADER_MAX_BYTES = 1 << 20
 WORK_MEM = "256MB"
 MAINTENANCE_WORK_MEM = "1GB"
 
@@ -212,11 +215,7 @@ def _open_source(path: Path) -> _Source:
 
 def _csv_source(path: Path, handle: io.BufferedReader) -> _Source:
     """Read the header line only; the rest of the file goes to COPY untouched."""
-    line = handle.readline()
-    cr = line.find(b"\r")
-    if cr != -1 and line[cr + 1 : cr + 2] != b"\n":  # lines that end in CR alone (old Macs)
-        line = line[: cr + 1]
-        handle.seek(cr + 1)
+    line = _header_line(path, handle)
     try:
         text = line.decode("utf-8-sig")  # spreadsheets often write a byte-order mark
     except UnicodeDecodeError as exc:
@@ -230,6 +229,26 @@ def _csv_source(path: Path, handle: io.BufferedReader) -> _Source:
     header = [name.strip().lower() for name in next(csv.reader([text], delimiter=delimiter))]
     _check_header(path, header)
     return _Source("csv", header, handle, delimiter, path=path, data_start=handle.tell())
+
+
+def _header_line(path: Path, handle: io.BufferedReader) -> bytes:
+    """The file's first record, up to its line break (LF, CRLF or a CR alone, as in old Mac
+    files) outside quotes; the handle is left at the data."""
+    head = handle.read(HEADER_MAX_BYTES + 1)
+    quoted = False
+    for match in re.finditer(rb'["\r\n]', head):
+        if match.group() == b'"':
+            quoted = not quoted
+        elif not quoted:
+            end = match.end() + (head[match.start() : match.end() + 1] == b"\r\n")
+            break
+    else:
+        if len(head) > HEADER_MAX_BYTES:
+            handle.close()
+            raise ReportImportError(f"{path}: no header line in its first MB (is it a CSV file?)")
+        end = len(head)
+    handle.seek(end)
+    return head[:end]
 
 
 def _check_header(path: Path, header: list[str]) -> None:
@@ -315,8 +334,8 @@ class _CsvStream(io.RawIOBase):
         """The 1-based row on which COPY reports `line` of this stream.
 
         COPY counts a line per row plus each line break inside a quoted value that matches the
-        rows' own (LF here; within the first row, before that is known, CR): see
-        staging.copy_record_start.
+        rows' own (CRLF here, of which it counts the CR; within the first row, before that is
+        known, CRs too): see staging.copy_record_start.
         """
         return bisect.bisect_left(self._copy_lines, line) + 1
 
@@ -326,14 +345,15 @@ class _CsvStream(io.RawIOBase):
     def readinto(self, target) -> int:
         while len(self._buffer) < len(target):
             text = io.StringIO()
-            writer = csv.writer(text, lineterminator="\n")
+            # CRLF: the csv module then quotes a value holding a CR or an LF (with "\n" alone it
+            # leaves a lone CR bare, which COPY refuses), and COPY counts each quoted CR.
+            writer = csv.writer(text, lineterminator="\r\n")
             count = 0
             for row in self._rows:
                 writer.writerow(row)
                 count += 1
-                inner = "\r" if not self._copy_lines else "\n"
                 last = self._copy_lines[-1] if self._copy_lines else 0
-                self._copy_lines.append(last + 1 + sum(value.count(inner) for value in row))
+                self._copy_lines.append(last + 1 + sum(value.count("\r") for value in row))
                 if count == self._batch:
                     break
             if not count:

@@ -253,36 +253,37 @@ class StagedParts:
         Either a file (path, its data from byte `start` on), cut into parts when big enough, or
         a stream, loaded as one part. create_sql(table) makes an empty part table,
         copy_sql(table, freeze) is the COPY ... FROM STDIN into it (FREEZE when freeze).
-        Raises CopyPartError for the first part in file order that COPY refused.
+        Raises CopyPartError for the first part in file order that COPY refused, or what a read
+        of the data raised (an OSError, a KeyboardInterrupt) as it was.
         """
         end = path.stat().st_size if path is not None else 0
-        if self.in_transaction:
-            sessions = []
-        else:
-            wanted = max(1, min(copy_sessions(), (end - start) // PART_MIN_BYTES))
-            sessions = [self._owner, *_helper_sessions(wanted - 1)]
-        try:
+        sessions: list = []  # the helper sessions; the owner's stays open with the import
+        streams: list[_Watched] = []
+        try:  # whatever happens, every helper session and every stream is closed (twice: no harm)
+            if not self.in_transaction:
+                wanted = max(1, min(copy_sessions(), (end - start) // PART_MIN_BYTES))
+                sessions = [self._owner, *_helper_sessions(wanted - 1)]
             if path is None:
                 ranges = [(0, 0)]
             elif len(sessions) > 1:
                 ranges = record_ranges(path, start, len(sessions))
             else:
                 ranges = [(start, end)]
-        except BaseException:
+            _close(sessions[len(ranges) :])  # the file had fewer records to cut between
+            sessions = sessions[: len(ranges)]
+            self.tables = [f"{PART_PREFIX}_{self.tag}_{k}" for k in range(1, len(ranges) + 1)]
+            stops = [threading.Event() for _ in ranges]
+            for (a, b), stop in zip(ranges, stops, strict=True):
+                data = _ByteRange(path, a, b) if path is not None else stream
+                streams.append(_Watched(data, stop))
+            if self.in_transaction:
+                results = [self._copy_here(create_sql, copy_sql, streams[0])]
+            else:
+                results = self._copy_at_once(create_sql, copy_sql, sessions, streams, stops)
+        finally:
             _close(sessions[1:])
-            raise
-        _close(sessions[len(ranges) :])  # the file had fewer records to cut between
-        sessions = sessions[: len(ranges)]
-        self.tables = [f"{PART_PREFIX}_{self.tag}_{k}" for k in range(1, len(ranges) + 1)]
-        stops = [threading.Event() for _ in ranges]
-        streams = [
-            _Watched(_ByteRange(path, a, b) if path is not None else stream, stop)
-            for (a, b), stop in zip(ranges, stops, strict=True)
-        ]
-        if self.in_transaction:
-            results = [self._copy_here(create_sql, copy_sql, streams[0])]
-        else:
-            results = self._copy_at_once(create_sql, copy_sql, sessions, streams, stops)
+            for opened in streams:
+                opened.close()
         for (part_start, part_end), result in zip(ranges, results, strict=True):
             if isinstance(result, psycopg2.Error):
                 raise _part_error(result, path, part_start, part_end)
@@ -329,7 +330,8 @@ class StagedParts:
                     results[k] = cursor.rowcount
                 session.commit()
             except psycopg2.Error as exc:
-                session.rollback()
+                with contextlib.suppress(psycopg2.Error):  # the connection may be gone
+                    session.rollback()
                 results[k] = streams[k].error or exc
                 stop(range(k + 1, len(streams)))
                 if not isinstance(results[k], Exception):  # KeyboardInterrupt in a read
@@ -348,8 +350,10 @@ class StagedParts:
             stop(range(1, len(streams)))
             raise
         finally:
-            pool.shutdown(wait=True)
-            _close(sessions[1:])
+            try:
+                pool.shutdown(wait=True)
+            finally:  # even on a second Ctrl-C while the parts stop
+                _close(sessions[1:])
         return results
 
     def view_sql(self, name: str, columns: list[str]) -> str:
@@ -390,6 +394,7 @@ def _close(sessions: list) -> None:
 # What COPY's CSV reader looks at to find where a record ends: quotes and line-break bytes.
 _COPY_TOKENS = re.compile(rb'["\r\n]')
 _QUOTE, _CR, _LF = ord('"'), ord("\r"), ord("\n")
+_NOT_BLANK = re.compile(rb"[^\r\n\t ]")
 
 
 def _part_error(error: psycopg2.Error, path: Path | None, start: int, end: int) -> CopyPartError:
@@ -467,7 +472,8 @@ def end_marker_line(path: Path, start: int) -> int | None:
     """The file's line holding COPY's end-of-data marker with data after it, or None.
 
     COPY's CSV reader takes a record of only `\\.` and a line break for the end of the data
-    and quietly ignores the rest of its stream (a marker at the very end loses nothing). A find
+    and quietly ignores the rest of its stream (a marker followed by blank lines only, or by
+    nothing, loses nothing). A find
     over the file (~0.1 s for 140 MB) for the two bytes, then for the few hits the quote parity
     before them: whether they begin a record.
     """
@@ -481,7 +487,7 @@ def end_marker_line(path: Path, start: int) -> int | None:
             after += 2 if data[after : after + 2] == b"\r\n" else 1
             begins_line = position == start or data[position - 1] in (_CR, _LF)
             ends_line = data[position + 2 : position + 3] in (b"\r", b"\n")
-            if begins_line and ends_line and after < len(data):
+            if begins_line and ends_line and _NOT_BLANK.search(data, after):
                 quotes += _count(data, counted, position, b'"')
                 counted = position
                 if quotes % 2 == 0:  # outside quotes: a record of its own

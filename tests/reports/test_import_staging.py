@@ -10,6 +10,9 @@ transactional (an ordinary django_db test runs in a transaction of its own).
 import csv
 import io
 import json
+import os
+import signal
+import threading
 from pathlib import Path
 
 import psycopg2
@@ -385,6 +388,41 @@ def test_an_import_refused_more_sessions_loads_in_fewer_parts(
 # --- a read that fails --------------------------------------------------------------------------
 
 
+class PartReads:
+    """Counts and steers the reads of each part's bytes (parts numbered from 1 in file order).
+
+    on_first_read[k](): run at part k's first read, before its data is read (raise to fail it);
+    `stopped` is set when the import tells the other parts to stop.
+    """
+
+    def __init__(self, path: Path, monkeypatch):
+        data_start = path.read_bytes().index(b"\n") + 1
+        self.starts = [a for a, _ in staging.record_ranges(path, data_start, PARTS)]
+        self.reads = {k: 0 for k in range(1, PARTS + 1)}
+        self.on_first_read = {}
+        self.stopped = threading.Event()
+        real_readinto, real_cancel = staging._ByteRange.readinto, staging._cancel
+        reads = self
+
+        def readinto(self, target):
+            if not hasattr(self, "part"):
+                self.part = reads.starts.index(self._file.tell()) + 1
+            reads.reads[self.part] += 1
+            if reads.reads[self.part] == 1 and self.part in reads.on_first_read:
+                reads.on_first_read[self.part]()
+            return real_readinto(self, target)
+
+        def cancel(sessions):
+            reads.stopped.set()
+            real_cancel(sessions)
+
+        monkeypatch.setattr(staging._ByteRange, "readinto", readinto)
+        monkeypatch.setattr(staging, "_cancel", cancel)
+
+    def wait_until_stopped(self) -> None:
+        assert self.stopped.wait(timeout=20), "the import never told the parts to stop"
+
+
 @pytest.mark.parametrize(
     ("part", "raised"),
     [(1, KeyboardInterrupt), (3, OSError)],
@@ -395,21 +433,54 @@ def test_a_read_that_fails_is_raised_as_it_was_not_as_a_broken_file(
     tmp_path, in_parts, reference_data, monkeypatch, part, raised
 ):
     # psycopg2 turns an exception inside read() into the COPY's own error; the import raises
-    # the exception itself (no "cannot load ... line N"), stops the other parts, drops them all.
+    # the exception itself (no "cannot load ... line N"), and drops every part.
     path = numbered_file(tmp_path, [row(f"R-{i:02d}") for i in range(60)])
-    real_readinto = staging._ByteRange.readinto
-    starts = sorted(
-        r[0] for r in staging.record_ranges(path, path.read_bytes().index(b"\n") + 1, PARTS)
-    )
+    reads = PartReads(path, monkeypatch)
 
-    def readinto(self, target):
-        if self._file.tell() == starts[part - 1]:
-            raise raised("the disk went away")
-        return real_readinto(self, target)
+    def fail():
+        raise raised("the disk went away")
 
-    monkeypatch.setattr(staging._ByteRange, "readinto", readinto)
+    reads.on_first_read[part] = fail
     with pytest.raises(raised, match="the disk went away"):
         reports_import(path=path, commit=True, actor_label="t")
+    assert part_tables() == [] and Report.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_part_that_fails_stops_the_parts_after_it_at_their_next_read(
+    tmp_path, in_parts, reference_data, monkeypatch
+):
+    path = numbered_file(tmp_path, [row(f"S-{i:02d}") for i in range(60)])
+    reads = PartReads(path, monkeypatch)
+
+    def fail():
+        raise OSError("the disk went away")
+
+    reads.on_first_read[2] = fail
+    reads.on_first_read[3] = reads.wait_until_stopped  # still reading when part 2 fails
+    with pytest.raises(OSError, match="the disk went away"):
+        reports_import(path=path, commit=True, actor_label="t")
+    # Part 3 read its data once and was stopped at its next read (its end of file, else).
+    assert reads.reads == {1: 2, 2: 1, 3: 1}
+    assert part_tables() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ctrl_c_while_the_other_parts_load_stops_them(
+    tmp_path, in_parts, reference_data, monkeypatch
+):
+    path = numbered_file(tmp_path, [row(f"C-{i:02d}") for i in range(60)])
+    reads = PartReads(path, monkeypatch)
+
+    def interrupt_then_wait():  # part 2: Ctrl-C reaches the import (its main thread)
+        os.kill(os.getpid(), signal.SIGINT)
+        reads.wait_until_stopped()
+
+    reads.on_first_read[2] = interrupt_then_wait
+    reads.on_first_read[3] = reads.wait_until_stopped
+    with pytest.raises(KeyboardInterrupt):
+        reports_import(path=path, commit=True, actor_label="t")
+    assert reads.reads[2] == 1 and reads.reads[3] == 1  # stopped, not read to the end
     assert part_tables() == [] and Report.objects.count() == 0
 
 
@@ -429,3 +500,31 @@ def test_a_geojson_feature_copy_refuses_is_named_by_its_number(tmp_path, referen
     with pytest.raises(ReportImportError, match=r"0x00 \(feature 4\)"):
         reports_import(path=path, commit=True, actor_label="t")
     assert Report.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_geojson_value_with_a_lone_carriage_return_is_data(tmp_path, reference_data):
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": list(KHOBAR_CENTRE)},
+            "properties": {**row(f"H-{i}"), "description": f"old Mac line\rbreak {i}"},
+        }
+        for i in range(1, 4)
+    ]
+    path = tmp_path / "cr.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    summary = reports_import(path=path, commit=True, actor_label="t")
+    assert (summary.read, summary.inserted) == (3, 3)
+    assert Report.objects.get(external_id="H-2").description == "old Mac line\rbreak 2"
+
+
+@pytest.mark.parametrize("eol", [b"\r", b"\r\n"], ids=["CR-file", "CRLF-file"])
+def test_a_header_with_a_quoted_line_break_ends_at_its_own_line_break(tmp_path, eol):
+    header = ",".join(COLUMNS).encode() + b',"odd\rname"'
+    records = [f"{raw_record(f'X-{i}')},extra".encode() for i in range(2)]
+    path = tmp_path / "odd.csv"
+    path.write_bytes(eol.join([header, *records, b""]))
+    rejects = tmp_path / "rejects.csv"
+    summary = reports_import(path=path, commit=False, rejects_path=rejects, actor_label="t")
+    assert (summary.read, summary.rejected) == (2, 0)

@@ -401,6 +401,7 @@ class PartReads:
         self.reads = {k: 0 for k in range(1, PARTS + 1)}
         self.on_first_read = {}
         self.stopped = threading.Event()
+        self.reading = {k: threading.Event() for k in self.reads}  # its first read began
         real_readinto, real_cancel = staging._ByteRange.readinto, staging._cancel
         reads = self
 
@@ -408,6 +409,7 @@ class PartReads:
             if not hasattr(self, "part"):
                 self.part = reads.starts.index(self._file.tell()) + 1
             reads.reads[self.part] += 1
+            reads.reading[self.part].set()
             if reads.reads[self.part] == 1 and self.part in reads.on_first_read:
                 reads.on_first_read[self.part]()
             return real_readinto(self, target)
@@ -421,6 +423,9 @@ class PartReads:
 
     def wait_until_stopped(self) -> None:
         assert self.stopped.wait(timeout=20), "the import never told the parts to stop"
+
+    def wait_until_reading(self, part: int) -> None:
+        assert self.reading[part].wait(timeout=20), f"part {part} never began to read"
 
 
 @pytest.mark.parametrize(
@@ -454,6 +459,7 @@ def test_a_part_that_fails_stops_the_parts_after_it_at_their_next_read(
     reads = PartReads(path, monkeypatch)
 
     def fail():
+        reads.wait_until_reading(3)
         raise OSError("the disk went away")
 
     reads.on_first_read[2] = fail
@@ -473,6 +479,7 @@ def test_ctrl_c_while_the_other_parts_load_stops_them(
     reads = PartReads(path, monkeypatch)
 
     def interrupt_then_wait():  # part 2: Ctrl-C reaches the import (its main thread)
+        reads.wait_until_reading(3)
         os.kill(os.getpid(), signal.SIGINT)
         reads.wait_until_stopped()
 

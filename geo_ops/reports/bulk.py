@@ -3,8 +3,7 @@
 `reports_import()` runs in one transaction, so a failure anywhere leaves no half-written rows
 (nor scratch tables: the staging parts, committed by sessions of their own unless the import
 runs inside a caller's transaction, are dropped as well, or by the next import if this one's
-process dies; see `staging`). The rows never pass
-through a Python loop:
+process dies; see `staging`). The rows never pass through a Python loop:
 
 1. COPY the file into UNLOGGED staging tables of text columns. A CSV goes to COPY as it is
    (PostgreSQL's CSV parser reads the rows), a big one cut into parts that load at the same
@@ -45,7 +44,6 @@ import io
 import json
 import logging
 import math
-import re
 import time
 from array import array
 from collections.abc import Iterable, Iterator
@@ -67,7 +65,7 @@ from .models import (
     Report,
     Status,
 )
-from .staging import CopyPartError, StagedParts, end_marker_line, new_tag
+from .staging import COPY_TOKENS, CopyPartError, StagedParts, end_marker_line, new_tag
 
 logger = logging.getLogger(__name__)
 
@@ -99,10 +97,10 @@ REBUILD_RATIO = 0.5
 
 # Memory for the import transaction only (SET LOCAL): the hash joins and aggregations of a
 # million rows stay in memory, index builds sort in one pass.
-# The longest header line read (a first line without a line break is no CSV header).
-HEADER_MAX_BYTES = 1 << 20
 WORK_MEM = "256MB"
 MAINTENANCE_WORK_MEM = "1GB"
+# The longest header line read (a first line without a line break is no CSV header).
+HEADER_MAX_BYTES = 1 << 20
 
 # Surrounding spaces allowed in the patterns, so the raw column can be tested without btrim()
 # (which costs more than the pattern when repeated in every reference); float8 and timestamptz
@@ -236,7 +234,7 @@ def _header_line(path: Path, handle: io.BufferedReader) -> bytes:
     files) outside quotes; the handle is left at the data."""
     head = handle.read(HEADER_MAX_BYTES + 1)
     quoted = False
-    for match in re.finditer(rb'["\r\n]', head):
+    for match in COPY_TOKENS.finditer(head):
         if match.group() == b'"':
             quoted = not quoted
         elif not quoted:
@@ -595,16 +593,15 @@ class _Run:
             lon float8 GENERATED ALWAYS AS ({lon}) STORED,
             lat float8 GENERATED ALWAYS AS ({lat}) STORED"""
         delimiter = {"\t": "E'\\t'"}.get(self.source.delimiter, f"'{self.source.delimiter}'")
-        if self.source.path is not None:
-            marker = end_marker_line(self.source.path, self.source.data_start)
-            if marker is not None:
-                self.source.stream.close()
-                raise ReportImportError(
-                    f'cannot load {self.summary.path}: line {marker} holds only "\\.", which '
-                    "PostgreSQL's COPY takes for the end of the data: the rows after it would be "
-                    "lost (quote it if it is a value)"
-                )
         try:
+            if self.source.path is not None:
+                marker = end_marker_line(self.source.path, self.source.data_start)
+                if marker is not None:
+                    raise ReportImportError(
+                        f'cannot load {self.summary.path}: line {marker} holds only "\\.", which '
+                        "PostgreSQL's COPY takes for the end of the data: the rows after it would "
+                        "be lost (quote it if it is a value)"
+                    )
             self.rows = self.parts.copy(
                 create_sql=lambda table: f"CREATE UNLOGGED TABLE {table} ({definition})",
                 copy_sql=lambda table, freeze: (

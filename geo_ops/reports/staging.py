@@ -302,14 +302,13 @@ class StagedParts:
                 return cursor.rowcount
         except psycopg2.Error as exc:
             return stream.error or exc
-        finally:
-            stream.close()
 
     def _copy_at_once(self, create_sql, copy_sql, sessions, streams, stops) -> list:
         """Each part by a session of its own, at the same time: rows loaded or the error.
 
         A part that fails stops the parts after it (their rows would be thrown away), not those
-        before it: the error reported is the first in file order.
+        before it: the error reported is the first in file order. copy() closes the sessions
+        and the streams.
         """
         results: list[int | BaseException | None] = [None] * len(streams)
 
@@ -336,8 +335,6 @@ class StagedParts:
                 stop(range(k + 1, len(streams)))
                 if not isinstance(results[k], Exception):  # KeyboardInterrupt in a read
                     raise results[k] from None
-            finally:
-                streams[k].close()
 
         pool = ThreadPoolExecutor(max_workers=max(1, len(streams) - 1))
         try:
@@ -350,10 +347,7 @@ class StagedParts:
             stop(range(1, len(streams)))
             raise
         finally:
-            try:
-                pool.shutdown(wait=True)
-            finally:  # even on a second Ctrl-C while the parts stop
-                _close(sessions[1:])
+            pool.shutdown(wait=True)
         return results
 
     def view_sql(self, name: str, columns: list[str]) -> str:
@@ -392,7 +386,7 @@ def _close(sessions: list) -> None:
 # --- where in the file ------------------------------------------------------------------------
 
 # What COPY's CSV reader looks at to find where a record ends: quotes and line-break bytes.
-_COPY_TOKENS = re.compile(rb'["\r\n]')
+COPY_TOKENS = re.compile(rb'["\r\n]')
 _QUOTE, _CR, _LF = ord('"'), ord("\r"), ord("\n")
 _NOT_BLANK = re.compile(rb"[^\r\n\t ]")
 
@@ -425,7 +419,7 @@ def copy_record_start(path: Path, start: int, end: int, line: int) -> int | None
     with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
         end = min(end, len(data))
         skip = -1
-        for match in _COPY_TOKENS.finditer(data, start, end):
+        for match in COPY_TOKENS.finditer(data, start, end):
             position = match.start()
             if position < skip:
                 continue
@@ -473,9 +467,8 @@ def end_marker_line(path: Path, start: int) -> int | None:
 
     COPY's CSV reader takes a record of only `\\.` and a line break for the end of the data
     and quietly ignores the rest of its stream (a marker followed by blank lines only, or by
-    nothing, loses nothing). A find
-    over the file (~0.1 s for 140 MB) for the two bytes, then for the few hits the quote parity
-    before them: whether they begin a record.
+    nothing, loses nothing). A find over the file (~0.1 s for 140 MB) for the two bytes, then
+    for the few hits the quote parity before them: whether they begin a record.
     """
     if path.stat().st_size <= start:
         return None
@@ -483,10 +476,9 @@ def end_marker_line(path: Path, start: int) -> int | None:
         quotes, counted = 0, start
         position = data.find(b"\\.", start)
         while position != -1:
-            after = position + 2  # past the marker's line break, if it has one
-            after += 2 if data[after : after + 2] == b"\r\n" else 1
             begins_line = position == start or data[position - 1] in (_CR, _LF)
             ends_line = data[position + 2 : position + 3] in (b"\r", b"\n")
+            after = position + (4 if data[position + 2 : position + 4] == b"\r\n" else 3)
             if begins_line and ends_line and _NOT_BLANK.search(data, after):
                 quotes += _count(data, counted, position, b'"')
                 counted = position

@@ -45,6 +45,23 @@ def part_tables() -> list[str]:
         return [name for (name,) in cursor.fetchall()]
 
 
+def parts_made(monkeypatch, after_copy=None) -> list[list[int]]:
+    """The rows of each part, one list per import (StagedParts.copy watched); after_copy(), if
+    given, runs once the parts are loaded."""
+    made = []
+    real_copy = staging.StagedParts.copy
+
+    def copy(self, **kwargs):
+        rows = real_copy(self, **kwargs)
+        made.append(list(self.rows))
+        if after_copy is not None:
+            after_copy()
+        return rows
+
+    monkeypatch.setattr(staging.StagedParts, "copy", copy)
+    return made
+
+
 def records(data: bytes) -> list[list[str]]:
     return list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
 
@@ -116,15 +133,7 @@ def test_rows_are_numbered_in_file_order_across_the_parts(tmp_path, in_parts, re
 
 @pytest.mark.django_db(transaction=True)
 def test_the_cut_really_made_several_parts(tmp_path, in_parts, monkeypatch, reference_data):
-    made = []
-    real_copy = staging.StagedParts.copy
-
-    def copy(self, **kwargs):
-        rows = real_copy(self, **kwargs)
-        made.append(list(self.rows))
-        return rows
-
-    monkeypatch.setattr(staging.StagedParts, "copy", copy)
+    made = parts_made(monkeypatch)
     path = numbered_file(tmp_path, [row(f"Q-{i}") for i in range(30)])
     reports_import(path=path, commit=False, actor_label="t")
     assert len(made[0]) == PARTS and sum(made[0]) == 30 and min(made[0]) > 0
@@ -228,16 +237,10 @@ def committed_part_tables() -> list[str]:
 def test_an_import_inside_a_callers_transaction_loads_one_part_in_it(
     tmp_path, in_parts, reference_data, monkeypatch
 ):
-    made = []
-    real_copy = staging.StagedParts.copy
-
-    def copy(self, **kwargs):
-        rows = real_copy(self, **kwargs)
-        made.append(list(self.rows))
+    def not_committed_apart():
         assert committed_part_tables() == []  # not committed by sessions of their own
-        return rows
 
-    monkeypatch.setattr(staging.StagedParts, "copy", copy)
+    made = parts_made(monkeypatch, after_copy=not_committed_apart)
     path = numbered_file(tmp_path, [row(f"N-{i}") for i in range(30)])
 
     class CallerGaveUp(Exception):
@@ -365,15 +368,7 @@ def test_an_import_refused_more_sessions_loads_in_fewer_parts(
         return opened[-1]
 
     monkeypatch.setattr(staging, "_new_session", new_session)
-    made = []
-    real_copy = staging.StagedParts.copy
-
-    def copy(self, **kwargs):
-        rows = real_copy(self, **kwargs)
-        made.append(list(self.rows))
-        return rows
-
-    monkeypatch.setattr(staging.StagedParts, "copy", copy)
+    made = parts_made(monkeypatch)
     rows = [row(f"F-{i:02d}") for i in range(30)]
     summary = reports_import(path=numbered_file(tmp_path, rows), commit=True, actor_label="t")
 

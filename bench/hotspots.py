@@ -89,7 +89,7 @@ def _seed(n: int) -> float:
     import numpy as np
     from django.db import connection
 
-    from geo_ops.reports import demo
+    from geo_ops.demo import year as demo
     from geo_ops.reports.models import Category, Report
 
     if Report.objects.count() >= n and Report.objects.filter(description=SPOT).exists():
@@ -205,12 +205,12 @@ def part_dbscan() -> dict:
     import numpy as np
     from django.db import connection
 
+    from geo_ops.hotspots.clusters import hotspot_clusters_compute
+    from geo_ops.hotspots.filters import filters_from_params
+    from geo_ops.hotspots.hexagons import gi_star
+    from geo_ops.hotspots.models import HotspotRun
+    from geo_ops.hotspots.selectors import analysis_where
     from geo_ops.reports.models import Category, Report
-    from maps.hotspots.clusters import hotspot_clusters_compute
-    from maps.hotspots.filters import filters_from_params
-    from maps.hotspots.hexagons import gi_star
-    from maps.hotspots.selectors import analysis_where
-    from maps.models import HotspotRun
 
     seeded = _seed(REPORTS)
     out: dict = {"seed_s": seeded, "reports": Report.objects.count()}
@@ -282,8 +282,8 @@ def part_api() -> dict:
     from django.core.management import call_command
     from django.test import Client
 
+    from geo_ops.hotspots.tasks import hotspots_recompute
     from geo_ops.reports.models import Report
-    from maps.hotspots.tasks import hotspots_recompute
 
     settings.ALLOWED_HOSTS = ["*"]
     if not Report.objects.filter(external_id__startswith="demo-2025-42-x1-").exists():

@@ -21,3 +21,11 @@ def dispatch_backlog(limit: int | None = None) -> dict:
         "assigned": summary.assigned,
         "unassigned": summary.unassigned,
     }
+
+
+@shared_task(name="fieldteams.tasks.preventive_work", ignore_result=True)
+def preventive_work() -> int:
+    """Create and dispatch the preventive jobs that are due."""
+    from .preventive import preventive_work_due
+
+    return preventive_work_due()

@@ -11,9 +11,9 @@ router.register("reports", ReportViewSet, basename="report")
 router.register("branches", BranchViewSet, basename="branch")
 urlpatterns = [
     path("stats/annual/", AnnualStatisticsView.as_view(), name="stats-annual"),
-    # Planners: hotspot layers, KPIs and their exports (maps.hotspots).
-    path("", include("maps.hotspots.api_urls")),
-    # Field crews' jobs and supervisors' queue (fieldteams).
+    # Planners: hotspot layers, KPIs and their exports (geo_ops.hotspots).
+    path("", include("geo_ops.hotspots.api.urls")),
+    # Field crews' jobs, supervisors' queue and preventive work (fieldteams).
     path("", include("fieldteams.api.urls")),
     # Route plans (fieldteams.routing).
     path("", include("fieldteams.api.route_urls")),

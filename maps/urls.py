@@ -3,8 +3,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import path
 
-from . import crew_views, views
-from .hotspots import views as planner_views
+from . import crew_views, planner_views, views
 
 app_name = "maps"
 urlpatterns = [
@@ -19,7 +18,7 @@ urlpatterns = [
     path("maps/open-reports.json", views.open_reports_data, name="open_reports_data"),
     path("maps/branches.geojson", views.branch_outlines, name="branch_outlines"),
     path("media/report-photos/<path:path>", views.report_photo, name="report_photo"),
-    # Planners (maps/hotspots/views.py).
+    # Planners (maps/planner_views.py).
     path("planner/", planner_views.planner_dashboard, name="planner"),
     path("planner/login/", planner_views.PlannerLoginView.as_view(), name="planner_login"),
     path(

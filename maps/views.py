@@ -18,7 +18,6 @@ from geo_ops.reports.models import OPEN_STATUSES, Category, EventKind, Report, S
 from geo_ops.reports.privacy import public_location_expression
 
 from . import selectors
-from .folium_map import public_map_render
 from .forms import ReportProblemForm, TrackLookupForm
 from .services import public_map_summary_ensure, web_report_submit
 
@@ -84,6 +83,9 @@ def _public_map_page(
         "reportPanelOpen": report_open,
         "chosenLocation": chosen,
     }
+    # Imported here: folium pulls in pandas, which no other request or command needs.
+    from .folium_map import public_map_render
+
     context = {
         "map": public_map_render(rtl=rtl),
         "config": config,

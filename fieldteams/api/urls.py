@@ -1,8 +1,8 @@
-"""Crew and supervisor endpoints, under /api/v1/."""
+"""Crew, supervisor and preventive-work endpoints, under /api/v1/."""
 
 from django.urls import path
 
-from . import views
+from . import preventive, views
 
 urlpatterns = [
     path("crew/jobs/", views.CrewJobsView.as_view(), name="crew-jobs"),
@@ -22,5 +22,11 @@ urlpatterns = [
         "supervisor/flags/<int:pk>/resolve/",
         views.SupervisorFlagResolveView.as_view(),
         name="supervisor-flag-resolve",
+    ),
+    # Planners: a hotspot cluster turned into preventive work (the hotspot API's URL space).
+    path(
+        "hotspots/clusters/<int:cluster_id>/preventive-work/",
+        preventive.PreventiveWorkView.as_view(),
+        name="hotspots-preventive-work",
     ),
 ]

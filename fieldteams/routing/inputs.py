@@ -19,8 +19,8 @@ from django.db.models import Aggregate, Count, DurationField, F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from geo_ops.hotspots.models import HotspotCluster, HotspotRun
 from geo_ops.reports.models import Category, Report, Status
-from maps.models import HotspotCluster, HotspotRun
 
 from ..calendar import working_calendar
 from ..models import ACTIVE_STATES, Assignment, AssignmentState, Crew

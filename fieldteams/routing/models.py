@@ -193,7 +193,11 @@ class RouteStop(models.Model):
         "reports.Report", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     cluster = models.ForeignKey(
-        "maps.HotspotCluster", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "hotspots.HotspotCluster",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     disposal_site = models.ForeignKey(
         DisposalSite, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -246,7 +250,11 @@ class RouteDrop(models.Model):
         "reports.Report", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     cluster = models.ForeignKey(
-        "maps.HotspotCluster", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "hotspots.HotspotCluster",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     crew = models.ForeignKey(
         "fieldteams.Crew",

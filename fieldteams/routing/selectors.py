@@ -4,7 +4,7 @@ and the urgent jobs that arrived after it (the crew map then offers a re-plan).
 
 Scope: a crew member sees only their own crew's route of a plan (and only plans that have one);
 a supervisor the plans of their department (and, when they oversee branches, of those
-branches); a planner (maps.use_planner) without a supervisor role every plan.
+branches); a planner (hotspots.use_planner) without a supervisor role every plan.
 """
 
 from __future__ import annotations
@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from geo_ops.hotspots.permissions import PLANNER_PERMISSION
 from geo_ops.reports.models import Priority
 
 from ..models import Crew, CrewMember, Department, Supervisor
 from ..selectors import crew_member_of, supervisor_of
 from .models import CrewRoute, PlanStatus, RouteDrop, RoutePlan, RouteStop, StopKind
-
-PLANNER_PERMISSION = "maps.use_planner"
 
 
 @dataclass

@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "layers",
     "geo_ops.reports",
+    "geo_ops.hotspots",
     "fieldteams",
     "maps",
 ]
@@ -181,7 +182,7 @@ GEO_OPS_ROUTE_JOB_LOAD = {"default": 1, "construction_debris": 4, "abandoned_veh
 # [min, max] minutes; otherwise the per-code default, else "default".
 GEO_OPS_ROUTE_SERVICE_MINUTES = {"default": 30}
 GEO_OPS_ROUTE_SERVICE_LEARNING = {"days": 180, "min_samples": 5, "min": 5, "max": 240}
-# Hotspot cleanup stops (maps.HotspotCluster of the newest cluster run): minutes on site and
+# Hotspot cleanup stops (hotspots.HotspotCluster of the newest cluster run): minutes on site and
 # load per report of the cluster (capped), and the least open reports a cluster needs.
 GEO_OPS_ROUTE_HOTSPOT = {"minutes": 20, "load_per_report": 0.5, "max_load": 6, "min_open": 1}
 # A shift's break: `minutes` long, starting between `earliest` and `latest` minutes after the
@@ -219,13 +220,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "fieldteams.tasks.dispatch_backlog",
         "schedule": env.float("GEO_OPS_DISPATCH_BACKLOG_EVERY_SECONDS", default=900.0),
     },
-    # Hotspot layers of the planner dashboard's default view (maps/hotspots/tasks.py).
+    # Hotspot layers of the planner dashboard's default view (geo_ops/hotspots/tasks.py).
     "hotspots-recompute": {
-        "task": "maps.hotspots.tasks.recompute",
+        "task": "geo_ops.hotspots.tasks.recompute",
         "schedule": env.float("GEO_OPS_HOTSPOT_RECOMPUTE_EVERY_SECONDS", default=3600.0),
     },
     "hotspots-preventive-work": {
-        "task": "maps.hotspots.tasks.preventive_work",
+        "task": "fieldteams.tasks.preventive_work",
         "schedule": env.float("GEO_OPS_PREVENTIVE_WORK_EVERY_SECONDS", default=3600.0),
     },
 }

@@ -3,6 +3,9 @@
 from .base import *  # noqa: F403
 from .base import env
 
+# The demo data generator and its hotspot truth check (not shipped to production).
+INSTALLED_APPS = [*INSTALLED_APPS, "geo_ops.demo"]  # noqa: F405
+
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="test-insecure-key")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -15,7 +15,7 @@ from fieldteams.models import Assignment, AssignmentState, CrewShift, Department
 from fieldteams.routing.models import PlanStatus, RoutePlan, StopKind
 from fieldteams.routing.services import route_plan_create
 from fieldteams.routing.validate import plan_violations
-from tests.maps.hotspot_data import make_planner
+from tests.hotspots.hotspot_data import make_planner
 
 from .conftest import offset, place
 from .test_route_plans import CENTRE, PLAN_DAY, at, ring

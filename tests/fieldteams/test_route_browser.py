@@ -129,10 +129,10 @@ def test_planner_dashboard_shows_the_days_plans_and_plans_cleanup_rounds(
     from django.contrib.gis.geos import Point, Polygon
 
     from fieldteams.routing.models import CrewRouting, DisposalSite
+    from geo_ops.hotspots.models import HotspotCluster, HotspotRun
     from geo_ops.reports.models import Category
     from layers.models import BranchMunicipality
-    from maps.models import HotspotCluster, HotspotRun
-    from tests.maps.hotspot_data import make_planner
+    from tests.hotspots.hotspot_data import make_planner
 
     settings.GEO_OPS_ROUTE_TIME_LIMIT_S = 1.0  # the page asks with the default limit
     today = timezone.localdate()

@@ -26,9 +26,9 @@ from fieldteams.routing.models import (
 )
 from fieldteams.routing.services import route_plan_create, route_replan
 from fieldteams.routing.validate import plan_violations
+from geo_ops.hotspots.models import HotspotCluster, HotspotRun
 from geo_ops.reports.models import Category, Priority, Report
 from layers.models import BranchMunicipality
-from maps.models import HotspotCluster, HotspotRun
 
 from .conftest import offset, place
 

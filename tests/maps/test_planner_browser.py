@@ -7,10 +7,10 @@ test tile server may be asked for anything; console errors fail the test (see te
 import geopandas
 import pytest
 
+from fieldteams.models import PreventiveWork
 from geo_ops.reports.models import Report
-from maps.models import PreventiveWork
 from tests.browser import DESKTOP, Browsing  # the fixtures are in tests/conftest.py
-from tests.maps.hotspot_data import load_demo_year, make_planner
+from tests.hotspots.hotspot_data import load_demo_year, make_planner
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

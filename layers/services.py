@@ -1,9 +1,11 @@
 """Writes to the boundary layers: the boundary import and the subdivided side tables."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
 import shapely
 from django.conf import settings
 from django.db import connection, transaction
@@ -13,6 +15,9 @@ from shapely.geometry import MultiPolygon, Polygon
 from .models import BranchMunicipality, District
 from .selectors import CELL_TABLES, GRID_LEVELS, grid_key_sql
 from .signals import boundaries_changed
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 LAYER_MODELS = {"branch": BranchMunicipality, "district": District}
 # The piece tables and the column naming their parent, per layer.
@@ -75,6 +80,9 @@ def _polygonal(geom) -> MultiPolygon | None:
 
 
 def _read(path: Path, srid: int | None) -> gpd.GeoDataFrame:
+    # Imported here: geopandas pulls in pandas, which only the boundary import needs.
+    import geopandas as gpd
+
     try:
         frame = gpd.read_file(path)
     except Exception as exc:  # pyogrio raises several types; the message is what matters

@@ -229,6 +229,103 @@ def _branch_weights() -> dict[str, float]:
     return {code: float(pop or UDAYD_NOMINAL_POPULATION) for code, pop in population.items()}
 
 
+def _hotspot_centre(
+    rng, area: _Area, centres: list[UrbanCentre], radius: int
+) -> tuple[float, float]:
+    """A planted hotspot's centre: 1-8 km from an urban centre, with its whole disk inside."""
+    while True:
+        hub = centres[
+            rng.choice(
+                len(centres),
+                p=np.array([c.share for c in centres]) / sum(c.share for c in centres),
+            )
+        ]
+        distance, bearing = rng.uniform(1, 8), rng.uniform(0, 2 * math.pi)
+        lat0 = hub.lat + distance * math.sin(bearing) / KM_PER_DEGREE
+        lon0 = hub.lon + distance * math.cos(bearing) / (
+            KM_PER_DEGREE * math.cos(math.radians(hub.lat))
+        )
+        ring_lon, ring_lat = _disk(rng, lon0, lat0, radius, 64)
+        if area.inside(ring_lon, ring_lat).all():
+            return lon0, lat0
+
+
+def _locations(
+    rng, *, area: _Area, centres: list[UrbanCentre], code: str, n: int, demo: DemoYear
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where a category's n reports are: planted hotspots first (recorded in `demo`), the rest
+    around the urban centres."""
+    lon_parts, lat_parts = [], []
+    for _ in range(HOTSPOTS_PER_CATEGORY):
+        size = max(5, round(n * rng.uniform(*HOTSPOT_SHARE_OF_CATEGORY)))
+        radius = int(rng.integers(*HOTSPOT_RADIUS_M))
+        lon0, lat0 = _hotspot_centre(rng, area, centres, radius)
+        demo.hotspots.append(PlantedHotspot(code, round(lon0, 6), round(lat0, 6), radius, size))
+        lon, lat = _disk(rng, lon0, lat0, radius, size)
+        lon_parts.append(lon)
+        lat_parts.append(lat)
+    rest = n - sum(len(part) for part in lon_parts)
+    lon, lat = _scatter(rng, area, centres, rest)
+    return np.concatenate([*lon_parts, lon]), np.concatenate([*lat_parts, lat])
+
+
+@dataclass
+class _Year:
+    """The calendar of the demo year: its first instant, its days and their weights."""
+
+    start: datetime
+    days: int
+    day_weights: np.ndarray
+    hour_weights: np.ndarray
+
+    @classmethod
+    def of(cls, year: int) -> "_Year":
+        start = datetime(year, 1, 1, tzinfo=RIYADH)
+        days = (datetime(year + 1, 1, 1, tzinfo=RIYADH) - start).days
+        day_weights = np.array(
+            [WEEKDAY_WEIGHTS[(start + timedelta(days=d)).weekday()] for d in range(days)]
+        )
+        return cls(start, days, day_weights, np.array(HOUR_WEIGHTS) / sum(HOUR_WEIGHTS))
+
+    def times(self, rng, n: int) -> tuple[np.ndarray, list[datetime]]:
+        """When: a day by weekday weight, an hour by the daily pattern, a random minute."""
+        day = rng.choice(self.days, size=n, p=self.day_weights / self.day_weights.sum())
+        hour = rng.choice(24, size=n, p=self.hour_weights)
+        seconds = rng.integers(0, 3600, size=n)
+        created = [
+            self.start + timedelta(days=int(d), hours=int(h), seconds=int(s))
+            for d, h, s in zip(day, hour, seconds, strict=True)
+        ]
+        return day, created
+
+
+def _statuses(
+    rng, *, code: str, day: np.ndarray, days: int, created: list[datetime], new_n: int
+) -> np.ndarray:
+    """Status: the open ones are mostly recent; the newest of them are still new."""
+    n = len(created)
+    closed_n = round(CLOSURE_RATES[code] * n)
+    recency = np.exp((day - days) / OPEN_RECENCY_DAYS)
+    open_rows = rng.choice(n, size=n - closed_n, replace=False, p=recency / recency.sum())
+    open_rows = open_rows[np.argsort([created[i] for i in open_rows])[::-1]]
+    status = np.full(n, Status.CLOSED, dtype=object)
+    status[open_rows[:new_n]] = Status.NEW
+    in_hand = _exact_counts(len(open_rows) - new_n, IN_HAND_SHARES)
+    in_hand_rows = open_rows[new_n:]
+    rng.shuffle(in_hand_rows)
+    status[in_hand_rows] = np.repeat(list(in_hand), list(in_hand.values()))
+    return status
+
+
+def _closed_at(rng, *, created: datetime, specific: Category) -> str:
+    """A closed report's closing time: a log-normal resolution time around its SLA share."""
+    hours = max(
+        0.25,
+        rng.lognormal(math.log(RESOLUTION_MEDIAN_SLA_SHARE * specific.sla_hours), RESOLUTION_SIGMA),
+    )
+    return min(created + timedelta(hours=hours), datetime.now(UTC)).isoformat()
+
+
 def demo_year_generate(*, year: int, seed: int, scale: float = 1.0) -> DemoYear:
     """Generate the demo year's reports (nothing is stored: see the generate_demo_data command)."""
     rng = np.random.default_rng(seed)
@@ -248,13 +345,7 @@ def demo_year_generate(*, year: int, seed: int, scale: float = 1.0) -> DemoYear:
     demo = DemoYear(year=year, seed=seed, scale=scale)
     counts = {code: round(n * scale) for code, n in CATEGORY_COUNTS.items()}
     total = sum(counts.values())
-
-    start = datetime(year, 1, 1, tzinfo=RIYADH)
-    days = (datetime(year + 1, 1, 1, tzinfo=RIYADH) - start).days
-    day_weights = np.array(
-        [WEEKDAY_WEIGHTS[(start + timedelta(days=d)).weekday()] for d in range(days)]
-    )
-    hour_weights = np.array(HOUR_WEIGHTS) / sum(HOUR_WEIGHTS)
+    calendar = _Year.of(year)
 
     new_total = total - round(PROCESSED_RATE * total)
     not_closed = {code: n - round(CLOSURE_RATES[code] * n) for code, n in counts.items()}
@@ -263,88 +354,42 @@ def demo_year_generate(*, year: int, seed: int, scale: float = 1.0) -> DemoYear:
     rng.shuffle(channels)
     offset = 0
 
+    # The random draws keep their order (locations, times, subcategories, statuses, closing
+    # times, category by category): the same seed must give the same year as before.
     for code, n in counts.items():
         category = categories[code]
         subs = subcategories[code]
-        # Where: planted hotspots first, the rest around the urban centres.
-        lon_parts, lat_parts = [], []
-        for _ in range(HOTSPOTS_PER_CATEGORY):
-            size = max(5, round(n * rng.uniform(*HOTSPOT_SHARE_OF_CATEGORY)))
-            radius = int(rng.integers(*HOTSPOT_RADIUS_M))
-            while True:  # a centre 1-8 km from an urban centre, with its whole disk inside
-                hub = centres[
-                    rng.choice(
-                        len(centres),
-                        p=np.array([c.share for c in centres]) / sum(c.share for c in centres),
-                    )
-                ]
-                distance, bearing = rng.uniform(1, 8), rng.uniform(0, 2 * math.pi)
-                lat0 = hub.lat + distance * math.sin(bearing) / KM_PER_DEGREE
-                lon0 = hub.lon + distance * math.cos(bearing) / (
-                    KM_PER_DEGREE * math.cos(math.radians(hub.lat))
-                )
-                ring_lon, ring_lat = _disk(rng, lon0, lat0, radius, 64)
-                if area.inside(ring_lon, ring_lat).all():
-                    break
-            demo.hotspots.append(PlantedHotspot(code, round(lon0, 6), round(lat0, 6), radius, size))
-            lon, lat = _disk(rng, lon0, lat0, radius, size)
-            lon_parts.append(lon)
-            lat_parts.append(lat)
-        rest = n - sum(len(part) for part in lon_parts)
-        lon, lat = _scatter(rng, area, centres, rest)
-        lon = np.concatenate([*lon_parts, lon])
-        lat = np.concatenate([*lat_parts, lat])
-
-        # When: a day by weekday weight, an hour by the daily pattern, a random minute.
-        day = rng.choice(days, size=n, p=day_weights / day_weights.sum())
-        hour = rng.choice(24, size=n, p=hour_weights)
-        seconds = rng.integers(0, 3600, size=n)
-        created = [
-            start + timedelta(days=int(d), hours=int(h), seconds=int(s))
-            for d, h, s in zip(day, hour, seconds, strict=True)
-        ]
+        lon, lat = _locations(rng, area=area, centres=centres, code=code, n=n, demo=demo)
+        day, created = calendar.times(rng, n)
 
         # What: a subcategory by fixed popularity weights, a few against the category itself.
         popularity = np.array([0.35, 0.25, 0.18, 0.13, 0.09][: len(subs)])
         which = rng.choice(len(subs), size=n, p=popularity / popularity.sum())
         no_sub = rng.uniform(0, 1, n) < NO_SUBCATEGORY_SHARE
 
-        # Status: the open ones are mostly recent; the newest of them are still new.
-        closed_n = round(CLOSURE_RATES[code] * n)
-        recency = np.exp((day - days) / OPEN_RECENCY_DAYS)
-        open_rows = rng.choice(n, size=n - closed_n, replace=False, p=recency / recency.sum())
-        open_rows = open_rows[np.argsort([created[i] for i in open_rows])[::-1]]
-        status = np.full(n, Status.CLOSED, dtype=object)
-        new_n = new_by_category[code]
-        status[open_rows[:new_n]] = Status.NEW
-        in_hand = _exact_counts(len(open_rows) - new_n, IN_HAND_SHARES)
-        in_hand_rows = open_rows[new_n:]
-        rng.shuffle(in_hand_rows)
-        status[in_hand_rows] = np.repeat(list(in_hand), list(in_hand.values()))
+        status = _statuses(
+            rng, code=code, day=day, days=calendar.days, created=created,
+            new_n=new_by_category[code],
+        )  # fmt: skip
 
         for i in range(n):
             specific = category if no_sub[i] else subs[which[i]]
-            row = {
-                "external_id": f"demo-{year}-{seed}-x{scale:g}-{offset + i:08d}",
-                "lon": f"{lon[i]:.6f}",
-                "lat": f"{lat[i]:.6f}",
-                "top_category": code,
-                "category": specific.code,
-                "channel": channels[offset + i],
-                "created_at": created[i].isoformat(),
-                "status": status[i],
-                "closed_at": "",
-                "description": f"{specific.name_ar} — {specific.name_en}",
-            }
-            if status[i] == Status.CLOSED:
-                hours = max(
-                    0.25,
-                    rng.lognormal(
-                        math.log(RESOLUTION_MEDIAN_SLA_SHARE * specific.sla_hours), RESOLUTION_SIGMA
+            closed = status[i] == Status.CLOSED
+            demo.rows.append(
+                {
+                    "external_id": f"demo-{year}-{seed}-x{scale:g}-{offset + i:08d}",
+                    "lon": f"{lon[i]:.6f}",
+                    "lat": f"{lat[i]:.6f}",
+                    "top_category": code,
+                    "category": specific.code,
+                    "channel": channels[offset + i],
+                    "created_at": created[i].isoformat(),
+                    "status": status[i],
+                    "closed_at": (
+                        _closed_at(rng, created=created[i], specific=specific) if closed else ""
                     ),
-                )
-                closed_at = min(created[i] + timedelta(hours=hours), datetime.now(UTC))
-                row["closed_at"] = closed_at.isoformat()
-            demo.rows.append(row)
+                    "description": f"{specific.name_ar} — {specific.name_en}",
+                }
+            )
         offset += n
     return demo

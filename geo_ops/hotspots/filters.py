@@ -123,22 +123,34 @@ def _count(params, name: str, default: int) -> int:
     return int(value)
 
 
-def filters_from_params(params) -> HotspotFilters:
-    """HotspotFilters from query parameters (a QueryDict or a plain dict of strings)."""
-    category = branch = None
-    code = str(params.get("category", "")).strip()
-    if code:
-        category = Category.objects.filter(code=code, parent__isnull=True).first()
-        if category is None:
-            raise FilterError("category", str(_("unknown top-level category: %s") % code))
-    code = str(params.get("branch", "")).strip()
-    if code:
-        branch = BranchMunicipality.objects.filter(code=code).first()
-        if branch is None:
-            raise FilterError("branch", str(_("unknown branch municipality: %s") % code))
+def _text(params, name: str) -> str:
+    return str(params.get(name, "")).strip()
 
-    raw_from = str(params.get("from", "")).strip()
-    raw_to = str(params.get("to", "")).strip()
+
+def _category(params) -> Category | None:
+    code = _text(params, "category")
+    if not code:
+        return None
+    category = Category.objects.filter(code=code, parent__isnull=True).first()
+    if category is None:
+        raise FilterError("category", str(_("unknown top-level category: %s") % code))
+    return category
+
+
+def _branch(params) -> BranchMunicipality | None:
+    code = _text(params, "branch")
+    if not code:
+        return None
+    branch = BranchMunicipality.objects.filter(code=code).first()
+    if branch is None:
+        raise FilterError("branch", str(_("unknown branch municipality: %s") % code))
+    return branch
+
+
+def _period(params) -> tuple[datetime, datetime]:
+    """[from, to): both given as asked; a missing end is filled in from the default period (the
+    default length before `to`, or up to the newest report after `from`)."""
+    raw_from, raw_to = _text(params, "from"), _text(params, "to")
     if raw_from and raw_to:
         date_from = _moment("from", raw_from, end=False)
         date_to = _moment("to", raw_to, end=True)
@@ -157,28 +169,43 @@ def filters_from_params(params) -> HotspotFilters:
         raise FilterError("to", str(_("must not be before from")))
     if date_to - date_from > timedelta(days=3 * 366):
         raise FilterError("from", str(_("the period may be at most three years")))
+    return date_from, date_to
 
-    bins = None
-    raw_bins = str(params.get("bins", "")).strip()
-    if raw_bins:
-        try:
-            bins = tuple(sorted({int(part) for part in raw_bins.split(",") if part.strip()}))
-        except ValueError:
-            bins = None
-        if not bins or any(b < -3 or b > 3 for b in bins):
-            raise FilterError("bins", str(_("expected bins from -3 to 3, comma-separated")))
 
-    resolution = conf.get("GEO_OPS_HOTSPOT_H3_RESOLUTION")
-    raw_resolution = str(params.get("resolution", "")).strip()
-    if raw_resolution:
-        allowed = conf.get("GEO_OPS_HOTSPOT_H3_RESOLUTIONS")
-        if not raw_resolution.isdigit() or int(raw_resolution) not in allowed:
-            raise FilterError(
-                "resolution",
-                str(_("expected one of %s") % ", ".join(str(r) for r in allowed)),
-            )
-        resolution = int(raw_resolution)
+def _bins(params) -> tuple[int, ...] | None:
+    raw_bins = _text(params, "bins")
+    if not raw_bins:
+        return None
+    try:
+        bins = tuple(sorted({int(part) for part in raw_bins.split(",") if part.strip()}))
+    except ValueError:
+        bins = None
+    if not bins or any(b < -3 or b > 3 for b in bins):
+        raise FilterError("bins", str(_("expected bins from -3 to 3, comma-separated")))
+    return bins
 
+
+def _resolution(params) -> int:
+    raw_resolution = _text(params, "resolution")
+    if not raw_resolution:
+        return conf.get("GEO_OPS_HOTSPOT_H3_RESOLUTION")
+    allowed = conf.get("GEO_OPS_HOTSPOT_H3_RESOLUTIONS")
+    if not raw_resolution.isdigit() or int(raw_resolution) not in allowed:
+        raise FilterError(
+            "resolution",
+            str(_("expected one of %s") % ", ".join(str(r) for r in allowed)),
+        )
+    return int(raw_resolution)
+
+
+def filters_from_params(params) -> HotspotFilters:
+    """HotspotFilters from query parameters (a QueryDict or a plain dict of strings)."""
+    # Checked in this order, so the first bad parameter is the one reported.
+    category = _category(params)
+    branch = _branch(params)
+    date_from, date_to = _period(params)
+    bins = _bins(params)
+    resolution = _resolution(params)
     return HotspotFilters(
         date_from=date_from,
         date_to=date_to,

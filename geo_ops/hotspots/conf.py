@@ -6,7 +6,7 @@ report. The minimum is `max(min_points, ceil(min_share * n))`, n being the categ
 the analysed period and filters: a fixed count would call every busy city block a hotspot over a
 year and find nothing over a week, while a share keeps "a spot holding an unusual part of this
 category's reports" comparable across periods, branches and volumes. Tuned on the demo year at
-scales 0.25 and 1 (tests/maps/test_hotspots_truth.py, maps/README.md): every planted hotspot found,
+scales 0.25 and 1 (tests/demo/test_hotspots_demo.py, maps/README.md): every planted hotspot found,
 none of the urban background's density mistaken for one.
 """
 

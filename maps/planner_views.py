@@ -98,6 +98,9 @@ def _route_labels() -> dict:
 @login_required(login_url=reverse_lazy("maps:planner_login"))
 def planner_dashboard(request: HttpRequest) -> HttpResponse:
     """`/planner/`: hotspot layers, KPIs and exports for planners."""
+    # Imported here: folium pulls in pandas, which no other request or command needs.
+    from .planner_map import planner_map_render
+
     if not is_planner(request.user):
         raise PermissionDenied
     language = get_language() or "en"
@@ -137,9 +140,6 @@ def planner_dashboard(request: HttpRequest) -> HttpResponse:
         {"code": d.code, "name": d.name_ar if language.startswith("ar") else d.name_en}
         for d in Department.objects.order_by("code")
     ]
-    # Imported here: folium pulls in pandas, which no other request or command needs.
-    from .planner_map import planner_map_render
-
     context = {
         "departments": departments,
         "today": timezone.localdate().isoformat(),

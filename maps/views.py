@@ -48,6 +48,9 @@ def _page_labels() -> dict:
 def _public_map_page(
     request: HttpRequest, *, form: ReportProblemForm, report_open: bool, status: int = 200
 ) -> HttpResponse:
+    # Imported here: folium pulls in pandas, which no other request or command needs.
+    from .folium_map import public_map_render
+
     language = get_language() or "en"
     rtl = get_language_bidi()
     categories = selectors.map_categories(language=language)
@@ -83,9 +86,6 @@ def _public_map_page(
         "reportPanelOpen": report_open,
         "chosenLocation": chosen,
     }
-    # Imported here: folium pulls in pandas, which no other request or command needs.
-    from .folium_map import public_map_render
-
     context = {
         "map": public_map_render(rtl=rtl),
         "config": config,

@@ -8,6 +8,7 @@ public status follows it (see workflow.py). Every change is also written to the 
 append-only audit trail (geo_ops.reports.models.ReportEvent).
 """
 
+# Route plans and their configuration (issue 6) stay in their own module beside the routing code.
 from fieldteams.routing.models import (
     CrewRoute,
     CrewRouting,

@@ -802,6 +802,7 @@ def end_to_end(path: Path) -> dict:
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM reports_report")
         stored = cursor.fetchone()[0]
+        cursor.execute(f"DROP TABLE {E2E_TABLE}")
     return {
         "read": theirs["read"],
         "runs": runs,

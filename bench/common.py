@@ -1,4 +1,5 @@
-"""Shared pieces of the benchmarks: Django set-up and the results table.
+"""Shared pieces of the benchmarks: the results table (databases, environment, child processes
+and serving are in bench/harness.py).
 
 Each benchmark is a module `bench/<name>.py` with `run() -> list[Result]`; `python -m bench.run`
 (what `make bench` calls) runs them all in one process tree and writes bench/results/RESULTS.md.
@@ -6,7 +7,6 @@ Benchmarks measure side by side with the tool a user would otherwise pick, in th
 report ratios: the machines are shared and noisy, so absolute numbers are for orientation.
 """
 
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,14 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-
-
-def django_setup() -> None:
-    """Configure Django for a benchmark (local settings, DATABASE_URL from the environment)."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "geo_ops.settings.local")
-    import django
-
-    django.setup()
 
 
 @dataclass

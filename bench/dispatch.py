@@ -26,50 +26,17 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
+from bench import harness
 from bench.common import Result
 
 NAME = "dispatch"
-REPO = Path(__file__).resolve().parent.parent
 TARGET_MS = 10.0
 REQUESTS = int(os.environ.get("BENCH_DISPATCH_REQUESTS", 400))  # per variant
 WARMUP = 30
-
-
-def _database_url() -> str:
-    if os.environ.get("BENCH_DISPATCH_DATABASE_URL"):
-        return os.environ["BENCH_DISPATCH_DATABASE_URL"]
-    server = urlsplit(os.environ.get("DATABASE_URL", "postgis://postgres@127.0.0.1:5432/geo_ops"))
-    return urlunsplit((server.scheme, server.netloc, "/geo_ops_bench_dispatch", server.query, ""))
-
-
-DATABASE_URL = _database_url()
-
-
-def _env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": DATABASE_URL,
-        "DJANGO_SETTINGS_MODULE": "geo_ops.settings.local",
-        "DJANGO_DEBUG": "false",
-        "PYTHONPATH": str(REPO),
-    }
-
-
-def _run(*args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, *args], cwd=REPO, env=_env(), capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
-        )
-    return done.stdout
+DATABASE_URL = harness.database_url("BENCH_DISPATCH_DATABASE_URL", "geo_ops_bench_dispatch")
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -79,9 +46,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 def measure() -> dict:
     """In the bench database's process: the side-by-side figures, as a dict."""
-    import django
-
-    django.setup()
+    harness.django_setup()
     from django.db.models.functions import Now
     from django.test import Client
     from django.test.utils import override_settings
@@ -222,12 +187,11 @@ def _duplicate_check(*, rng, depots) -> dict:
 
 
 def run() -> list[Result]:
-    print(
-        f"   database {urlsplit(DATABASE_URL).path.lstrip('/')}: set-up and demo year", flush=True
-    )
-    _run("scripts/setup_db.py")
-    _run("manage.py", "generate_demo_data", "--year", "2025")
-    data = json.loads(_run("-m", "bench.dispatch", "measure").strip().splitlines()[-1])
+    print(f"   database {harness.dbname(DATABASE_URL)}: set-up and demo year", flush=True)
+    harness.database_setup(DATABASE_URL, field_teams=True)
+    env = harness.env(DATABASE_URL)
+    harness.manage("generate_demo_data", "--year", "2025", env=env)
+    data = json.loads(harness.python("-m", "bench.dispatch", "measure", env=env).splitlines()[-1])
     with_ms, without_ms, alone = data["with"], data["without"], data["alone"]
     median_with, median_without = statistics.median(with_ms), statistics.median(without_ms)
     overhead_median = median_with - median_without

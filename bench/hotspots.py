@@ -22,16 +22,13 @@ import io
 import json
 import math
 import os
-import subprocess
 import sys
 import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
+from bench import harness
 from bench.common import Result
 
 NAME = "hotspots"
-REPO = Path(__file__).resolve().parent.parent
 REPORTS = int(os.environ.get("BENCH_HOTSPOTS_REPORTS", "1000000"))
 SMALL = 100_000
 YEAR_START = "2025-01-01"
@@ -39,46 +36,16 @@ API_CALLS = 10
 SPOTS, SPOT_SHARE, SPOT = 30, 0.03, "bench hotspot"
 
 
-def _url(env_name: str, dbname: str) -> str:
-    if os.environ.get(env_name):
-        return os.environ[env_name]
-    server = urlsplit(os.environ.get("DATABASE_URL", "postgis://postgres@127.0.0.1:5432/geo_ops"))
-    return urlunsplit((server.scheme, server.netloc, f"/{dbname}", server.query, ""))
-
-
-DATA_URL = _url("BENCH_HOTSPOTS_DATABASE_URL", "geo_ops_bench_hotspots")
-DEMO_URL = _url("BENCH_HOTSPOTS_DEMO_DATABASE_URL", "geo_ops_bench_hotspots_demo")
-
-
-def _env(database_url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=database_url,
-        DJANGO_SETTINGS_MODULE="geo_ops.settings.local",
-        DJANGO_LOG_LEVEL="WARNING",
-        PYTHONPATH=str(REPO),
-        GEO_OPS_DISPATCH_ON_INTAKE="false",
-    )
-    return env
+DATA_URL = harness.database_url("BENCH_HOTSPOTS_DATABASE_URL", "geo_ops_bench_hotspots")
+DEMO_URL = harness.database_url("BENCH_HOTSPOTS_DEMO_DATABASE_URL", "geo_ops_bench_hotspots_demo")
 
 
 def _subprocess(part: str, database_url: str) -> dict:
-    subprocess.run(
-        [sys.executable, "scripts/setup_db.py"],
-        cwd=REPO,
-        env=_env(database_url),
-        check=True,
-        capture_output=True,
-    )
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.hotspots", part],
-        cwd=REPO,
-        env=_env(database_url),
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    """Set the database up (with field teams, as the demo year needs), then measure `part` in a
+    child process on it."""
+    harness.database_setup(database_url, field_teams=True)
+    env = harness.env(database_url, GEO_OPS_DISPATCH_ON_INTAKE="false")
+    return json.loads(harness.python("-m", "bench.hotspots", part, env=env).splitlines()[-1])
 
 
 # --------------------------------------------------------------------------- in the subprocess
@@ -128,6 +95,17 @@ def _seed(n: int) -> float:
         text = SPOT if in_spot[i] else ""
         buffer.write(f"{lon[i]:.6f}\t{lat[i]:.6f}\t{top}\t{sub}\t{seconds[i]:.0f}\t{text}\n")
     buffer.seek(0)
+    _seed_insert(buffer)
+    return time.perf_counter() - started
+
+
+def _seed_insert(rows: io.StringIO) -> None:
+    """COPY the rows into a temp table, then one INSERT ... SELECT into reports_report."""
+    from django.db import connection
+    from django.db.models import NOT_PROVIDED
+
+    from geo_ops.reports.models import Report
+
     # Every NOT NULL column without a database default gets its model default, so the INSERT
     # keeps working as the report model grows.
     explicit = {
@@ -141,8 +119,6 @@ def _seed(n: int) -> float:
         "updated_at": f"timestamptz '{YEAR_START} 00:00+03' + s.seconds * interval '1 second'",
     }
     columns, values, params = [], [], []
-    from django.db.models import NOT_PROVIDED
-
     for field in Report._meta.concrete_fields:
         if field.primary_key:
             continue
@@ -158,7 +134,7 @@ def _seed(n: int) -> float:
             "CREATE TEMP TABLE seed (lon float8, lat float8, category_id bigint, "
             "subcategory_id bigint, seconds float8, description text)"
         )
-        cursor.copy_expert("COPY seed FROM STDIN", buffer)
+        cursor.copy_expert("COPY seed FROM STDIN", rows)
         cursor.execute(
             f"INSERT INTO reports_report ({', '.join(columns)}) "
             f"SELECT {', '.join(values)} FROM seed s ORDER BY s.seconds",
@@ -168,7 +144,6 @@ def _seed(n: int) -> float:
         # without which every date filter reads the whole table.
         cursor.execute("SELECT brin_summarize_new_values('reports_created_brin')")
         cursor.execute("ANALYZE reports_report")
-    return time.perf_counter() - started
 
 
 def _sklearn(points, table: dict, codes: dict) -> tuple[float, int]:
@@ -199,9 +174,7 @@ def _sklearn(points, table: dict, codes: dict) -> tuple[float, int]:
 
 
 def part_dbscan() -> dict:
-    import django
-
-    django.setup()
+    harness.django_setup()
     import numpy as np
     from django.db import connection
 
@@ -272,9 +245,7 @@ def part_dbscan() -> dict:
 
 
 def part_api() -> dict:
-    import django
-
-    django.setup()
+    harness.django_setup()
     import statistics
 
     from django.conf import settings

@@ -22,24 +22,18 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 from urllib.request import urlopen
 
+from bench import harness
 from bench.bulk_import import CENTRES, SUBCATEGORIES, UNIFORM_SHARE
 from bench.common import Result
 
 NAME = "public_map"
-REPO = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
 REPORTS = int(os.environ.get("BENCH_MAP_REPORTS", "1000000"))
 TARGET_USABLE_S = 2.0
 PAGE_LOADS = 5
@@ -65,47 +59,9 @@ VIEWS = [
     ("street z16", 16, (50.095, 26.425, 50.115, 26.437)),
 ]
 REQUESTS_PER_VIEW = 12
-
-
-def _database_url() -> str:
-    if os.environ.get("BENCH_MAP_DATABASE_URL"):
-        return os.environ["BENCH_MAP_DATABASE_URL"]
-    server = urlsplit(os.environ.get("DATABASE_URL", "postgis://postgres@127.0.0.1:5432/geo_ops"))
-    return urlunsplit((server.scheme, server.netloc, "/geo_ops_bench_map", server.query, ""))
-
-
-DATABASE_URL = _database_url()
-
-
-def _dsn(dbname: str | None = None) -> str:
-    parts = urlsplit(DATABASE_URL)
-    name = dbname or parts.path.lstrip("/")
-    return urlunsplit(("postgresql", parts.netloc, f"/{name}", parts.query, ""))
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=DATABASE_URL,
-        DJANGO_SETTINGS_MODULE="geo_ops.settings.local",
-        DJANGO_LOG_LEVEL="WARNING",
-        PYTHONPATH=str(REPO),
-        GEO_OPS_TILE_URL=f"http://{TILE_HOST}/{{z}}/{{x}}/{{y}}.png",
-    )
-    env.update(extra)
-    return env
-
-
-def _manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [PYTHON, "manage.py", *args],
-        cwd=REPO,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout
+DATABASE_URL = harness.database_url("BENCH_MAP_DATABASE_URL", "geo_ops_bench_map")
+# The basemap's tiles come from a host the browser's requests are answered for (see _page_loads).
+TILE_URL = f"http://{TILE_HOST}/{{z}}/{{x}}/{{y}}.png"
 
 
 # --------------------------------------------------------------------------- data
@@ -118,35 +74,9 @@ def _prepare_database() -> float:
     """
     import psycopg2
 
-    dbname = urlsplit(DATABASE_URL).path.lstrip("/")
-    admin = psycopg2.connect(_dsn("postgres"))
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname])
-        if cursor.fetchone() is None:
-            cursor.execute(f'CREATE DATABASE "{dbname}"')
-    admin.close()
-    with psycopg2.connect(_dsn()) as conn, conn.cursor() as cursor:
-        cursor.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-    env = _env()
-    _manage(env, "migrate", "-v", "0")
-    _manage(env, "loaddata", "fixtures/categories.json", "-v", "0")
-    _manage(
-        env,
-        "import_boundaries",
-        "fixtures/boundaries/eastern_province_branches.geojson",
-        "--code-field",
-        "code",
-        "--name-field",
-        "name_en",
-        "--name-ar-field",
-        "name_ar",
-        "--population-field",
-        "population",
-        "--commit",
-    )
+    harness.database_setup(DATABASE_URL)
     marker = f"bench public_map: {REPORTS} open reports"
-    with psycopg2.connect(_dsn()) as conn, conn.cursor() as cursor:
+    with psycopg2.connect(harness.dsn(DATABASE_URL)) as conn, conn.cursor() as cursor:
         cursor.execute("SELECT obj_description('reports_report'::regclass, 'pg_class')")
         if cursor.fetchone()[0] == marker:
             return 0.0
@@ -173,7 +103,7 @@ def _seed(marker: str) -> None:
             width = share / category_total / len(subs)
             subcategory_rows.append((low, low + width, code))
             low += width
-    with psycopg2.connect(_dsn()) as conn, conn.cursor() as cursor:
+    with psycopg2.connect(harness.dsn(DATABASE_URL)) as conn, conn.cursor() as cursor:
         cursor.execute("TRUNCATE reports_report, maps_publicmapcell, maps_publicmapsummary CASCADE")
         cursor.execute(
             "CREATE TEMP TABLE bench_centre (lo float8, hi float8, lon float8, lat float8, "
@@ -230,7 +160,7 @@ def _seed(marker: str) -> None:
             {"n": REPORTS},
         )
         cursor.execute(f"COMMENT ON TABLE reports_report IS '{marker}'")
-    conn = psycopg2.connect(_dsn())
+    conn = psycopg2.connect(harness.dsn(DATABASE_URL))
     conn.autocommit = True  # VACUUM cannot run in a transaction
     with conn.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE reports_report")
@@ -243,7 +173,7 @@ def _baselines() -> dict[str, float]:
 
     open_statuses = "('new', 'assigned', 'in_progress')"
     out = {}
-    with psycopg2.connect(_dsn()) as conn, conn.cursor() as cursor:
+    with psycopg2.connect(harness.dsn(DATABASE_URL)) as conn, conn.cursor() as cursor:
         cursor.execute("SET jit = off")
         started = time.perf_counter()
         cursor.execute(
@@ -278,60 +208,26 @@ def _baselines() -> dict[str, float]:
 # --------------------------------------------------------------------------- serving
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class _Site:
     """The project served as in production: gunicorn with its settings, 2 workers."""
 
     def __init__(self, tmp: Path):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        static_root = tmp / "static"
-        self.env = _env(
-            DJANGO_SETTINGS_MODULE="geo_ops.settings.production",
-            DJANGO_SECRET_KEY=secrets.token_urlsafe(40),
-            DJANGO_ALLOWED_HOSTS="127.0.0.1",
-            DJANGO_DEBUG="false",
-            DJANGO_STATIC_ROOT=str(static_root),
+        env = harness.env(
+            DATABASE_URL,
+            production=True,
+            GEO_OPS_TILE_URL=TILE_URL,
+            DJANGO_STATIC_ROOT=str(tmp / "static"),
             DJANGO_SECURE_COOKIES="false",
         )
-        _manage(self.env, "collectstatic", "--noinput", "-v", "0")
-        self.log = (tmp / "gunicorn.log").open("w")
-        self.proc = subprocess.Popen(
-            [
-                PYTHON,
-                "-m",
-                "gunicorn",
-                "geo_ops.wsgi",
-                "-c",
-                "python:geo_ops.settings.gunicorn",
-                "--workers",
-                "2",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--chdir",
-                str(REPO),
-            ],
-            cwd=REPO,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        harness.manage("collectstatic", "--noinput", "-v", "0", env=env)
+        self.server = harness.Gunicorn(
+            "geo_ops.wsgi",
+            env=env,
+            log=tmp / "gunicorn.log",
+            args=["-c", "python:geo_ops.settings.gunicorn", "--workers", "2"],
         )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urlopen(f"{self.url}/maps/branches.geojson", timeout=5) as response:
-                    response.read()
-                break
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not start: {tmp / 'gunicorn.log'}") from None
-                time.sleep(0.3)
+        self.url = self.server.url
+        self.server.wait_ready("/maps/branches.geojson")
 
     def get_ms(self, path: str) -> float:
         started = time.perf_counter()
@@ -340,12 +236,7 @@ class _Site:
         return (time.perf_counter() - started) * 1000
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+        self.server.stop()
 
 
 def _page_loads(site: _Site) -> list[float]:
@@ -400,7 +291,9 @@ def run() -> list[Result]:
     tmp = Path(tempfile.mkdtemp(prefix="bench-public-map-"))
     try:
         seeded_s = _prepare_database()
-        output = _manage(_env(), "refresh_public_map")
+        output = harness.manage(
+            "refresh_public_map", env=harness.env(DATABASE_URL, GEO_OPS_TILE_URL=TILE_URL)
+        )
         match = re.search(r"(\d+) open reports in (\d+) cells \((\d+) ms\)", output)
         reports, cells, refresh_ms = (int(g) for g in match.groups())
         baselines = _baselines()

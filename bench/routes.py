@@ -27,49 +27,19 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
+from bench import harness
 from bench.common import Result
 
-REPO = Path(__file__).resolve().parent.parent
 TARGET_S = 30.0
 SEARCH_S = float(os.environ.get("BENCH_ROUTES_SEARCH_S", 20.0))
 JOBS, CREWS = 300, 12
 SEED = 940
-
-
-def _database_url() -> str:
-    if os.environ.get("BENCH_ROUTES_DATABASE_URL"):
-        return os.environ["BENCH_ROUTES_DATABASE_URL"]
-    server = urlsplit(os.environ.get("DATABASE_URL", "postgis://postgres@127.0.0.1:5432/geo_ops"))
-    return urlunsplit((server.scheme, server.netloc, "/geo_ops_bench_routes", server.query, ""))
-
-
-def _env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "DJANGO_SETTINGS_MODULE": "geo_ops.settings.local",
-        "DJANGO_DEBUG": "false",
-        "PYTHONPATH": str(REPO),
-    }
-
-
-def _run(*args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, *args], cwd=REPO, env=_env(), capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
-        )
-    return done.stdout
+DATABASE_URL = harness.database_url("BENCH_ROUTES_DATABASE_URL", "geo_ops_bench_routes")
 
 
 # --- inside the bench process (Django set up on the bench database) ------------------------------
@@ -102,9 +72,9 @@ def _scenario(*, jobs: int, crews: int, trucks: bool, seed: int):
     from django.contrib.gis.geos import Point
     from django.utils import timezone
 
-    from fieldteams.models import Assignment, AssignmentState, Crew, Department
+    from fieldteams.models import Assignment, Department
     from fieldteams.routing.inputs import day_origin
-    from fieldteams.routing.models import CrewRouting, DisposalSite
+    from fieldteams.routing.models import DisposalSite
     from geo_ops.reports.models import Category, Report, Status
     from layers.models import BranchMunicipality
 
@@ -131,21 +101,9 @@ def _scenario(*, jobs: int, crews: int, trucks: bool, seed: int):
     ]
     inside = _points_in_branch(branch, [(float(x), float(y)) for x, y in candidates])
     points, depots = inside[:jobs], inside[jobs : jobs + crews]
-    crew_rows = []
-    for n, depot in enumerate(depots, start=1):
-        crew = Crew.objects.create(
-            code=f"{code}-{n:02d}",
-            name_en=f"{code} {n}",
-            name_ar=f"{code} {n}",
-            department=department,
-            depot=Point(*depot, srid=4326),
-            capacity_per_shift=200,
-        )
-        crew.skills.set([skill])
-        crew.branches.set([branch])
-        if trucks:
-            CrewRouting.objects.create(crew=crew, vehicle_type="truck", load_capacity=12)
-        crew_rows.append(crew)
+    crew_rows = _crews(
+        code=code, department=department, depots=depots, skill=skill, branch=branch, trucks=trucks
+    )
     if trucks:
         DisposalSite.objects.create(
             code="bench-landfill",
@@ -154,7 +112,6 @@ def _scenario(*, jobs: int, crews: int, trucks: bool, seed: int):
             location=Point(*inside[jobs + crews], srid=4326),
             unload_minutes=15,
         )
-    now = timezone.now()
     priorities = rng.choice([1, 2, 3, 4], size=jobs, p=[0.25, 0.45, 0.2, 0.1])
     reports = []
     for i, (lon, lat) in enumerate(points):
@@ -183,7 +140,45 @@ def _scenario(*, jobs: int, crews: int, trucks: bool, seed: int):
         d = np.hypot(*(depot_xy - [report.location.x, report.location.y]).T)
         jobs_rows.append(Assignment(report=report, crew=crew_rows[int(d.argmin())], reason="bench"))
     Assignment.objects.bulk_create(jobs_rows)
-    # History: 30 completed jobs per subcategory, their durations around the subcategory's median.
+    _history(rng=rng, skill=skill, subs=subs, points=points, branch=branch, crew=crew_rows[0])
+    return department, branch, plan_day, crew_rows, reports
+
+
+def _crews(*, code: str, department, depots, skill, branch, trucks: bool) -> list:
+    """One crew at each depot, with the skill and the branch (and a truck for a cleanup)."""
+    from django.contrib.gis.geos import Point
+
+    from fieldteams.models import Crew
+    from fieldteams.routing.models import CrewRouting
+
+    crew_rows = []
+    for n, depot in enumerate(depots, start=1):
+        crew = Crew.objects.create(
+            code=f"{code}-{n:02d}",
+            name_en=f"{code} {n}",
+            name_ar=f"{code} {n}",
+            department=department,
+            depot=Point(*depot, srid=4326),
+            capacity_per_shift=200,
+        )
+        crew.skills.set([skill])
+        crew.branches.set([branch])
+        if trucks:
+            CrewRouting.objects.create(crew=crew, vehicle_type="truck", load_capacity=12)
+        crew_rows.append(crew)
+    return crew_rows
+
+
+def _history(*, rng, skill, subs, points, branch, crew) -> None:
+    """30 completed jobs per subcategory, their durations around the subcategory's median (the
+    planner learns service times from them)."""
+    from django.contrib.gis.geos import Point
+    from django.utils import timezone
+
+    from fieldteams.models import Assignment, AssignmentState
+    from geo_ops.reports.models import Report, Status
+
+    now = timezone.now()
     history = Report.objects.bulk_create(
         Report(
             category=skill,
@@ -200,7 +195,7 @@ def _scenario(*, jobs: int, crews: int, trucks: bool, seed: int):
     Assignment.objects.bulk_create(
         Assignment(
             report=r,
-            crew=crew_rows[0],
+            crew=crew,
             reason="bench",
             state=AssignmentState.COMPLETED,
             started_at=now - timedelta(days=5, minutes=float(medians[r.subcategory_id] + dev)),
@@ -208,7 +203,6 @@ def _scenario(*, jobs: int, crews: int, trucks: bool, seed: int):
         )
         for r, dev in zip(history, rng.normal(0, 3, len(history)), strict=True)
     )
-    return department, branch, plan_day, crew_rows, reports
 
 
 def _by_hand(crews, plan_day) -> tuple[int, float]:
@@ -344,8 +338,9 @@ def measure() -> dict:
 
 def run() -> list[Result]:
     print("   preparing the bench database (scripts/setup_db.py)", flush=True)
-    _run("scripts/setup_db.py")
-    figures = json.loads(_run("-m", "bench.routes", "measure").strip().splitlines()[-1])
+    harness.database_setup(DATABASE_URL, field_teams=True)
+    output = harness.python("-m", "bench.routes", "measure", env=harness.env(DATABASE_URL))
+    figures = json.loads(output.splitlines()[-1])
     m, c, t = figures["municipal"], figures["cleanup"], figures["matrices"]
     feasible = m["status"] == "done" and not m["check_errors"]
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(m["reasons"].items())) or "none"
@@ -389,7 +384,5 @@ def run() -> list[Result]:
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["measure"]:
-    from bench.common import django_setup
-
-    django_setup()
+    harness.django_setup()
     print(json.dumps(measure()))

@@ -87,21 +87,7 @@ def ortools_solve(
     demand = routing.RegisterUnaryTransitVector([int(d) for d in instance.demands])
     routing.AddDimensionWithVehicleCapacity(demand, 0, [instance.capacity] * vehicles, True, "Load")
     if instance.time_windows is not None:
-        units = instance.to_units
-        travel = instance.durations if instance.durations is not None else instance.distances
-        service = [units(s) for s in instance.service_times or [0] * n]
-        # Transit i -> j = service at i + travel i -> j; the cumul is the service start time.
-        times = (np.asarray(travel, dtype=np.int64) + np.asarray(service)[:, None]).tolist()
-        windows = [(units(a), units(b)) for a, b in instance.time_windows]
-        horizon = windows[depot][1]
-        routing.AddDimension(routing.RegisterTransitMatrix(times), horizon, horizon, False, "Time")
-        time_dim = routing.GetDimensionOrDie("Time")
-        for i in range(n):
-            if i != depot:
-                time_dim.CumulVar(manager.NodeToIndex(i)).SetRange(*windows[i])
-        for v in range(vehicles):
-            time_dim.CumulVar(routing.Start(v)).SetRange(*windows[depot])
-            time_dim.CumulVar(routing.End(v)).SetRange(*windows[depot])
+        _ortools_time_windows(instance, manager, routing, depot=depot, vehicles=vehicles)
     if drop_penalty is not None:
         for i in range(n):
             if i != depot:
@@ -115,6 +101,45 @@ def ortools_solve(
     assignment = routing.SolveWithParameters(params)
     if assignment is None:
         return None
+    routes, total = _ortools_routes(
+        instance, manager, routing, assignment, depot=depot, vehicles=vehicles
+    )
+    visited = {c for r in routes for c in r}
+    return Solution(
+        instance=instance.name,
+        routes=routes,
+        distance=instance.from_units(total),
+        distance_units=total,
+        feasible=True,
+        dropped=[c for c in instance.customers if c not in visited],
+        solver="ortools",
+    )
+
+
+def _ortools_time_windows(instance: VrpInstance, manager, routing, *, depot: int, vehicles: int):
+    """The Time dimension: transit i -> j = service at i + travel i -> j, the cumul being the
+    service start, each customer's window and the depot's on every vehicle's start and end."""
+    n = instance.dimension
+    units = instance.to_units
+    travel = instance.durations if instance.durations is not None else instance.distances
+    service = [units(s) for s in instance.service_times or [0] * n]
+    times = (np.asarray(travel, dtype=np.int64) + np.asarray(service)[:, None]).tolist()
+    windows = [(units(a), units(b)) for a, b in instance.time_windows]
+    horizon = windows[depot][1]
+    routing.AddDimension(routing.RegisterTransitMatrix(times), horizon, horizon, False, "Time")
+    time_dim = routing.GetDimensionOrDie("Time")
+    for i in range(n):
+        if i != depot:
+            time_dim.CumulVar(manager.NodeToIndex(i)).SetRange(*windows[i])
+    for v in range(vehicles):
+        time_dim.CumulVar(routing.Start(v)).SetRange(*windows[depot])
+        time_dim.CumulVar(routing.End(v)).SetRange(*windows[depot])
+
+
+def _ortools_routes(
+    instance: VrpInstance, manager, routing, assignment, *, depot: int, vehicles: int
+) -> tuple[list[list[int]], int]:
+    """The non-empty routes of an OR-Tools assignment (node ids) and their distance in units."""
     routes: list[list[int]] = []
     total = 0
     for v in range(vehicles):
@@ -131,16 +156,7 @@ def ortools_solve(
         if route:
             total += int(instance.distances[prev, depot])
             routes.append(route)
-    visited = {c for r in routes for c in r}
-    return Solution(
-        instance=instance.name,
-        routes=routes,
-        distance=instance.from_units(total),
-        distance_units=total,
-        feasible=True,
-        dropped=[c for c in instance.customers if c not in visited],
-        solver="ortools",
-    )
+    return routes, total
 
 
 def _pyvrp(*, instance: VrpInstance, time_limit_s: float) -> Solution:

@@ -2,11 +2,12 @@
 
 Each occurrence is a staff report at the hotspot's centre (category and dominant subcategory of
 the cluster), handed to a crew by `fieldteams.services.report_dispatch`, the same dispatch
-service intake uses (skills, coverage, shift, capacity). The report is stored here rather than
-through intake's `report_create` on purpose: intake would file it as a duplicate of the open
-citizen reports at the hotspot (same category, within the radius), which is exactly where
-preventive work belongs. The next occurrence is due `interval_days` after the previous one and is
-created by `preventive_work_due` (periodic task) once the previous job is no longer open.
+service intake uses (skills, coverage, shift, capacity). The report is stored by the report
+core's `report_create_internal` rather than intake's `report_create` on purpose: intake would
+file it as a duplicate of the open citizen reports at the hotspot (same category, within the
+radius), which is exactly where preventive work belongs. The next occurrence is due
+`interval_days` after the previous one and is created by `preventive_work_due` (periodic task)
+once the previous job is no longer open.
 """
 
 from datetime import datetime, timedelta
@@ -15,15 +16,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from geo_ops.hotspots.models import HotspotCluster
-from geo_ops.reports.models import (
-    OPEN_STATUSES,
-    Channel,
-    EventKind,
-    Priority,
-    Report,
-    ReportEvent,
-    Status,
-)
+from geo_ops.reports.models import OPEN_STATUSES
+from geo_ops.reports.services import report_create_internal
+from geo_ops.reports.workflow import Role
 
 from .models import PreventiveWork
 
@@ -52,28 +47,17 @@ def _job_create(*, work: PreventiveWork, actor, now: datetime):
     """One occurrence: the staff report, its audit event, and dispatch to a crew."""
     from fieldteams.services import report_dispatch
 
-    specific = work.subcategory or work.category
-    report = Report.objects.create(
+    report = report_create_internal(
         category=work.category,
         subcategory=work.subcategory,
         location=work.location,
-        description=work.description,
-        channel=Channel.STAFF,
-        status=Status.NEW,
-        priority=specific.default_priority or Priority.NORMAL,
         branch=work.branch,
-        created_at=now,
-        updated_at=now,
-    )
-    ReportEvent.objects.create(
-        report=report,
+        description=work.description,
+        role=Role.PLANNER,
         actor=actor,
         actor_label=ACTOR_LABEL,
-        kind=EventKind.CREATED,
-        to_status=Status.NEW,
         note="Preventive work at a hotspot",
-        public=False,
-        data={"preventive_work": work.pk, "channel": Channel.STAFF, "branch": work.branch.code},
+        data={"preventive_work": work.pk},
     )
     assignment = report_dispatch(report=report, actor_label=ACTOR_LABEL)
     work.last_report = report

@@ -5,46 +5,17 @@ from django.contrib.gis.db import models
 from django.contrib.postgres.indexes import BrinIndex, GistIndex
 from django.db.models import Q
 from django.db.models.functions import Now
-from django.utils.translation import gettext_lazy as _
 
+from .choices import (  # noqa: F401  (the report vocabulary, imported with the models)
+    FINAL_STATUSES,
+    OPEN_STATUSES,
+    Channel,
+    EventKind,
+    Priority,
+    PublicVisibility,
+    Status,
+)
 from .querysets import ReportQuerySet
-
-
-class Channel(models.TextChoices):
-    HOTLINE_940 = "hotline_940", _("940 hotline")
-    APP = "app", _("Balaghati app")
-    WEB = "web", _("Web")
-    SOCIAL = "social", _("Social media")
-    STAFF = "staff", _("Staff")
-
-
-class Status(models.TextChoices):
-    NEW = "new", _("New")
-    ASSIGNED = "assigned", _("Assigned")
-    IN_PROGRESS = "in_progress", _("In progress")
-    RESOLVED = "resolved", _("Resolved")
-    CLOSED = "closed", _("Closed")
-    REJECTED = "rejected", _("Rejected")
-    DUPLICATE = "duplicate", _("Duplicate")
-
-
-# Still waiting for work in the field.
-OPEN_STATUSES = (Status.NEW, Status.ASSIGNED, Status.IN_PROGRESS)
-# Finished from the citizen's point of view (Open311 "closed").
-FINAL_STATUSES = (Status.CLOSED, Status.REJECTED, Status.DUPLICATE)
-
-
-class Priority(models.IntegerChoices):
-    LOW = 1, _("Low")
-    NORMAL = 2, _("Normal")
-    HIGH = 3, _("High")
-    URGENT = 4, _("Urgent")
-
-
-class PublicVisibility(models.TextChoices):
-    EXACT = "exact", _("Exact location")
-    COARSE = "coarse", _("Coarsened location (about 100 m)")
-    HIDDEN = "hidden", _("Not shown to the public")
 
 
 class CategoryManager(models.Manager):
@@ -273,6 +244,12 @@ class Report(models.Model):
     def __str__(self) -> str:
         return self.tracking_number
 
+    @property
+    def specific_category(self) -> Category:
+        """The subcategory when there is one, else the category: whose SLA, radius and proof
+        distance apply to this report."""
+        return self.subcategory if self.subcategory_id else self.category
+
 
 class ReporterContact(models.Model):
     """The reporter's personal data, in a table of its own so that no public query selects it."""
@@ -286,17 +263,6 @@ class ReporterContact(models.Model):
 
     def __str__(self) -> str:
         return f"contact for {self.report_id}"
-
-
-class EventKind(models.TextChoices):
-    CREATED = "created", _("Received")
-    STATUS_CHANGED = "status_changed", _("Status changed")
-    REJOINED = "rejoined", _("Branch changed by a boundary update")
-    NOTE = "note", _("Note")
-    DISPATCHED = "dispatched", _("Dispatched")
-    JOB_UPDATE = "job_update", _("Field work update")
-    ESCALATED = "escalated", _("Escalated")
-    REPORTED_AGAIN = "reported_again", _("Reported again")
 
 
 class ReportEvent(models.Model):

@@ -2,11 +2,11 @@
 
 from django.contrib.gis.db import models
 
+from .choices import OPEN_STATUSES
+
 
 class ReportQuerySet(models.QuerySet):
     def open(self):
-        from .models import OPEN_STATUSES
-
         return self.filter(status__in=OPEN_STATUSES)
 
     def in_branch(self, branch):

@@ -1,6 +1,5 @@
-"""Writes of the report core: intake."""
+"""Writes of the report core: intake (the report's status and events go through workflow.py)."""
 
-import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from layers.selectors import boundaries_for_point
 
+from .dispatching import report_hand_over
 from .errors import OUTSIDE_SERVICE_AREA, IntakeError
 from .models import (
     OPEN_STATUSES,
@@ -24,10 +24,10 @@ from .models import (
     Priority,
     Report,
     ReporterContact,
-    ReportEvent,
     Status,
 )
 from .selectors import PreparedStatement, category_resolve
+from .workflow import Event, Role, already_reported_note, report_insert, report_reported_again
 
 
 @dataclass(frozen=True)
@@ -133,65 +133,6 @@ def duplicate_original_for(
     return Report.objects.only("id", "tracking_number", "status", "priority").get(pk=row[0])
 
 
-def report_reported_again(
-    *,
-    original: Report,
-    duplicate: Report,
-    base_priority: int,
-    actor_label: str,
-    actor=None,
-    from_status: str = Status.NEW,
-    event_data: dict | None = None,
-) -> Report:
-    """Record that `duplicate` reports the same problem as `original`: a public event on the
-    duplicate sends its reporter to the original; the original counts it (and its own
-    duplicates), raises its priority by the crowd rule and gets an internal audit event."""
-    ReportEvent.objects.create(
-        report=duplicate,
-        actor=actor,
-        actor_label=actor_label,
-        kind=EventKind.STATUS_CHANGED,
-        from_status=from_status,
-        to_status=Status.DUPLICATE,
-        note=f"Already reported as {original.tracking_number}: follow that report.",
-        public=True,
-        data={"duplicate_of": original.tracking_number, **(event_data or {})},
-    )
-    added = 1 + (duplicate.duplicate_count or 0)
-    # One UPDATE, so that concurrent duplicates add up; the priority never goes down (an
-    # overdue escalation or a supervisor may have raised it further).
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """UPDATE reports_report
-            SET duplicate_count = duplicate_count + %(added)s, updated_at = statement_timestamp(),
-                priority = GREATEST(priority, LEAST(%(urgent)s,
-                    %(base)s + floor(log(2, duplicate_count + %(added)s + 1))::int))
-            WHERE id = %(id)s RETURNING duplicate_count, priority""",
-            {
-                "added": added,
-                "urgent": int(Priority.URGENT),
-                "base": base_priority,
-                "id": original.pk,
-            },
-        )
-        original.duplicate_count, original.priority = cursor.fetchone()
-    ReportEvent.objects.create(
-        report=original,
-        actor=actor,
-        actor_label=actor_label,
-        kind=EventKind.REPORTED_AGAIN,
-        note=f"Reported again as {duplicate.tracking_number}; "
-        f"{original.duplicate_count + 1} reports, priority {original.priority}",
-        public=False,
-        data={
-            "duplicate": duplicate.tracking_number,
-            "reports": original.duplicate_count + 1,
-            "priority": original.priority,
-        },
-    )
-    return original
-
-
 def _validate_text(*, description: str, address: str, reporter: Reporter, channel: str) -> None:
     if channel not in Channel.values:
         raise IntakeError(
@@ -241,110 +182,6 @@ def _report_by_idempotency_key(key: str) -> Report | None:
     return (
         Report.objects.select_related("branch").defer("branch__geom").filter(pk=report_id).first()
     )
-
-
-# Intake's latency budget (bench/live_intake.py): the report and its 'created' audit event in
-# one prepared statement, one round trip and no ORM compilation per request. Raw SQL because
-# the ORM cannot chain data-modifying CTEs. The columns left out take their defaults, as in the
-# ORM's INSERT: NULL, or the database default (the tracking number). The event's time is
-# statement_timestamp(), as Django's Now() is on PostgreSQL.
-REPORT_INSERT_STATEMENT = PreparedStatement(
-    "geo_ops_report_insert",
-    """
-    WITH report AS (
-        INSERT INTO reports_report
-            (category_id, subcategory_id, location, address, description, media_url, channel,
-             status, priority, branch_id, district_id, idempotency_key, created_at, updated_at,
-             duplicate_of_id, duplicate_count)
-        VALUES (%(category)s, %(subcategory)s, %(location)s, %(address)s, %(description)s,
-                %(media_url)s, %(channel)s, %(status)s, %(priority)s, %(branch)s, %(district)s,
-                %(idempotency_key)s, %(created_at)s, %(updated_at)s, %(duplicate_of)s,
-                %(duplicate_count)s)
-        RETURNING id, tracking_number
-    ),
-    event AS (
-        INSERT INTO reports_reportevent
-            (report_id, created_at, actor_id, actor_label, kind, from_status, to_status, note,
-             public, data)
-        SELECT report.id, statement_timestamp(), %(actor)s, %(actor_label)s, %(kind)s,
-               %(from_status)s, %(to_status)s, %(note)s, %(public)s, %(data)s::jsonb
-        FROM report
-    )
-    SELECT id, tracking_number FROM report
-    """,
-    {
-        "category": "bigint",
-        "subcategory": "bigint",
-        "location": "geometry",
-        "address": "text",
-        "description": "text",
-        "media_url": "text",
-        "channel": "text",
-        "status": "text",
-        "priority": "smallint",
-        "branch": "bigint",
-        "district": "bigint",
-        "idempotency_key": "text",
-        "created_at": "timestamptz",
-        "updated_at": "timestamptz",
-        "duplicate_of": "bigint",
-        "duplicate_count": "integer",
-        "actor": "bigint",
-        "actor_label": "text",
-        "kind": "text",
-        "from_status": "text",
-        "to_status": "text",
-        "note": "text",
-        "public": "boolean",
-        "data": "text",
-    },
-)
-
-
-def _report_insert(report: Report, event: ReportEvent) -> None:
-    """INSERT the new `report` with its first audit `event`; sets the report's id and
-    tracking number (the event object is not updated)."""
-    location = report.location
-    if location.srid != 4326:
-        location = location.clone()
-        if location.srid is None:
-            location.srid = 4326
-        else:
-            location.transform(4326)
-        report.location = location
-    with connection.cursor() as cursor:
-        REPORT_INSERT_STATEMENT.execute(
-            cursor,
-            {
-                "category": report.category_id,
-                "subcategory": report.subcategory_id,
-                "location": location.hexewkb.decode(),
-                "address": report.address,
-                "description": report.description,
-                "media_url": report.media_url,
-                "channel": report.channel,
-                "status": str(report.status),
-                "priority": int(report.priority),
-                "branch": report.branch_id,
-                "district": report.district_id,
-                "idempotency_key": report.idempotency_key,
-                "created_at": report.created_at,
-                "updated_at": report.updated_at,
-                "duplicate_of": report.duplicate_of_id,
-                "duplicate_count": report.duplicate_count,
-                "actor": event.actor_id,
-                "actor_label": event.actor_label,
-                "kind": str(event.kind),
-                "from_status": str(event.from_status),
-                "to_status": str(event.to_status),
-                "note": event.note,
-                "public": event.public,
-                "data": json.dumps(event.data),
-            },
-        )
-        report.pk, report.tracking_number = cursor.fetchone()
-    report._state.adding = False
-    report._state.db = connection.alias
 
 
 def report_create(
@@ -447,31 +284,20 @@ def _report_store(
         duplicate_of=original,
         duplicate_count=0,
     )
-    created = ReportEvent(
+    report_insert(
         report=report,
-        actor=actor,
-        actor_label=actor_label,
-        kind=EventKind.CREATED,
-        to_status=report.status,
-        note="Report received",
-        data={"channel": channel, "branch": branch.code},
+        role=Role.INTAKE,
+        events=_intake_events(report, original=original, actor=actor, actor_label=actor_label),
     )
-    if original is not None:
-        created.data["duplicate_of"] = original.tracking_number
-    _report_insert(report, created)
     if reporter:
         ReporterContact.objects.create(
             report=report, name=reporter.name, phone=reporter.phone, email=reporter.email
         )
     if original is None:
-        # The one call into fieldteams: the SLA clock on the business calendar and the crew,
-        # within this request and transaction (fieldteams/services.py).
-        if settings.GEO_OPS_DISPATCH_ON_INTAKE:
-            from fieldteams.services import report_dispatch
-
-            report_dispatch(report=report)
+        # The SLA clock on the business calendar and the crew, within this request and
+        # transaction, through the one entry point fieldteams registers (dispatching.py).
+        report_hand_over(report=report)
         return report, True
-
     # A duplicate: no new job. The reporter follows the original (its tracking number is in
     # the response and on this report's track page); the original counts one more report.
     report_reported_again(
@@ -482,3 +308,76 @@ def _report_store(
         actor=actor,
     )
     return report, True
+
+
+def _intake_events(report: Report, *, original: Report | None, actor, actor_label: str):
+    """A new report's first events: received; for a duplicate, also the public note sending
+    its reporter to the original."""
+    created = Event(
+        kind=EventKind.CREATED,
+        actor=actor,
+        actor_label=actor_label,
+        to_status=report.status,
+        note="Report received",
+        public=True,
+        data={"channel": report.channel, "branch": report.branch.code},
+    )
+    if original is None:
+        return [created]
+    created.data["duplicate_of"] = original.tracking_number
+    return [
+        created,
+        Event(
+            kind=EventKind.STATUS_CHANGED,
+            actor=actor,
+            actor_label=actor_label,
+            from_status=Status.NEW,
+            to_status=Status.DUPLICATE,
+            note=already_reported_note(original),
+            public=True,
+            data={"duplicate_of": original.tracking_number},
+        ),
+    ]
+
+
+def report_create_internal(
+    *,
+    category: Category,
+    subcategory: Category | None,
+    location: Point,
+    branch,
+    description: str,
+    role: str,
+    actor_label: str,
+    actor=None,
+    note: str,
+    data: dict,
+) -> Report:
+    """A staff report (e.g. preventive work at a hotspot): new, internal, no duplicate check
+    (it belongs exactly where the citizens' reports are) and no hand-over to dispatch (the
+    caller dispatches it)."""
+    now = timezone.now()
+    specific = subcategory or category
+    report = Report(
+        category=category,
+        subcategory=subcategory,
+        location=location,
+        description=description,
+        channel=Channel.STAFF,
+        status=Status.NEW,
+        priority=specific.default_priority or Priority.NORMAL,
+        branch=branch,
+        created_at=now,
+        updated_at=now,
+        duplicate_count=0,
+    )
+    created = Event(
+        kind=EventKind.CREATED,
+        actor=actor,
+        actor_label=actor_label,
+        to_status=Status.NEW,
+        note=note,
+        public=False,
+        data={"channel": Channel.STAFF, "branch": branch.code, **data},
+    )
+    return report_insert(report=report, role=role, events=[created])

@@ -8,9 +8,6 @@ from django.contrib.gis.geos import Point
 
 from fieldteams.models import Assignment, AssignmentState, FlagKind, SupervisorFlag
 from fieldteams.services import (
-    CREW_TARGETS,
-    REPORT_STATUS,
-    TRANSITIONS,
     WorkflowError,
     assignment_transition,
     job_reassign,
@@ -19,6 +16,7 @@ from fieldteams.services import (
     report_merge,
     report_reopen,
 )
+from fieldteams.services.jobs import CREW_TARGETS, REPORT_STATUS, TRANSITIONS
 from geo_ops.reports.models import EventKind, Priority, Report, ReportEvent, Status
 
 from .conftest import DAMMAM, offset, place

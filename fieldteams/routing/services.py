@@ -3,7 +3,8 @@ re-plan a crew's day keeping the jobs it has started, and apply a shared plan (h
 moved to the crews that will do them).
 
 `route_plan_create(...)` stores the request as a RoutePlan and computes it unless asked to run
-in the background (`fieldteams.routing.tasks.route_plan_compute`); `route_plan_compute(plan=)`
+in the background (the task `fieldteams.routing.tasks.route_plan_compute`, queued by its name:
+the tasks call this module, never the other way round); `route_plan_compute(plan=)`
 reads the inputs (fieldteams.routing.inputs), runs the planner and stores routes, stops and the
 stops left out in one transaction, then re-checks the stored plan (fieldteams.routing.validate).
 """
@@ -14,6 +15,7 @@ import logging
 from dataclasses import asdict
 from datetime import date, datetime
 
+from celery import current_app
 from django.conf import settings
 from django.contrib.gis.geos import LineString, Point
 from django.db import transaction
@@ -27,6 +29,9 @@ from .travel import travel_times
 from .validate import plan_violations
 
 logger = logging.getLogger(__name__)
+
+# The Celery task that computes a queued plan (defined in fieldteams.routing.tasks).
+COMPUTE_TASK = "fieldteams.routing.tasks.route_plan_compute"
 
 
 class PlanRequestError(ValueError):
@@ -108,12 +113,18 @@ def route_plan_create(
         created_label=actor_label,
     )
     if background:
-        from .tasks import route_plan_compute as task
-
-        transaction.on_commit(lambda: task.delay(plan.pk, now.isoformat() if now else None))
+        transaction.on_commit(lambda: _compute_later(plan_id=plan.pk, now=now))
         return plan
     route_plan_compute(plan=plan, now=now)
     return plan
+
+
+def _compute_later(*, plan_id: int, now: datetime | None) -> None:
+    """Queue the plan for a worker. By the task's name, not by importing it: tasks.py imports
+    this module, and the signature resolves to the registered task where it is loaded (a worker,
+    or CELERY_TASK_ALWAYS_EAGER with the tasks imported), else it is sent to the broker."""
+    args = [plan_id, now.isoformat() if now else None]
+    current_app.signature(COMPUTE_TASK, args=args).delay()
 
 
 def route_plan_compute(*, plan: RoutePlan, now: datetime | None = None) -> RoutePlan:

@@ -24,7 +24,7 @@ from django.utils import timezone
 from ..models import Crew, Department
 from . import inputs
 from .models import CrewRoute, PlanStatus, RouteDrop, RoutePlan, RouteStop, StopKind
-from .planner import Planner, PlanOptions, PlanResult
+from .plan_types import PlanOptions, PlanResult
 from .travel import travel_times
 from .validate import plan_violations
 
@@ -177,6 +177,10 @@ def _plan(*, plan: RoutePlan, now: datetime) -> PlanResult:
     positions = {
         int(k): (float(v[0]), float(v[1])) for k, v in plan.options.get("positions", {}).items()
     }
+    # Imported here: the planner's model and scheduling load with the first plan, not with
+    # every process that imports the URLconf (web workers, manage.py commands).
+    from .planner import Planner
+
     planner = Planner(
         plan_date=plan.plan_date,
         crews=crew_inputs,

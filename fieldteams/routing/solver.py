@@ -140,7 +140,7 @@ def solve(
     distance units) outweighs the detour, and is otherwise listed in `Solution.dropped`.
     Customers not named stay required. `fleet` replaces the instance's single vehicle type.
     """
-    import pyvrp
+    import pyvrp  # here, not at the top: only solving pays for loading PyVRP (start-up does not)
 
     started = time.perf_counter()
     if time_limit_s <= 0:

@@ -9,6 +9,9 @@ import csv
 import dataclasses
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -261,3 +264,26 @@ def test_command_text_summary_and_errors(tmp_path):
     bad.write_text("NAME : bad\nDIMENSION : x\n")
     with pytest.raises(CommandError, match="DIMENSION"):
         call_command("solve_vrp_file", str(bad))
+
+
+# --- start-up ------------------------------------------------------------------------------
+
+
+def test_the_solver_library_loads_only_to_solve():
+    # What a web worker or a command imports of route planning (the API views, the services,
+    # the tasks, the commands) must not import PyVRP or OR-Tools: they load inside the
+    # functions that solve, so start-up does not pay for them.
+    code = (
+        "import sys, django; django.setup(); "
+        "import fieldteams.api.routes, fieldteams.routing.services, fieldteams.routing.tasks, "
+        "fieldteams.routing.validate, fieldteams.management.commands.solve_vrp_file, "
+        "fieldteams.management.commands.suggest_routes; "
+        "print(sorted(m for m in ('pyvrp', 'ortools') if m in sys.modules))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "geo_ops.settings.test"}
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=repo, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

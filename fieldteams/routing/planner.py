@@ -138,45 +138,11 @@ class Planner:
         kept: list[PlannedStop] = []
         now_s = self.secs(start_at)
         for assignment, stop in self._started_order(crew):
-            if assignment.state == STARTED_STATES[2]:  # en route: drive there first
-                travel = self.travel.matrices(
-                    points=[point, stop.point], vehicle_type=crew.vehicle_type
-                )
-                leg_s, leg_m = int(travel.durations_s[0, 1]), int(travel.distances_m[0, 1])
-                arrival_s = now_s + leg_s
-                begin_s, end_s = arrival_s, arrival_s + stop.service_s
-            else:  # in progress or paused: the crew is there; it ends after its service time
-                leg_s = leg_m = 0
-                begun = assignment.started_at or start_at
-                begin_s = self.secs(begun)
-                arrival_s = begin_s
-                end_s = max(now_s, begin_s + stop.service_s)
-            kept.append(
-                PlannedStop(
-                    StopKind.JOB,
-                    stop.point,
-                    self.at(arrival_s),
-                    self.at(begin_s),
-                    self.at(end_s),
-                    travel_s=leg_s,
-                    distance_m=leg_m,
-                    service_s=stop.service_s,
-                    kept=True,
-                    stop=stop,
-                    due_at=stop.due_at,
-                    late=bool(stop.due_at and self.at(end_s) > stop.due_at),
-                )
-            )
+            planned, end_s = self._kept_stop(crew, assignment, stop, point, now_s, start_at)
+            kept.append(planned)
             point, now_s = stop.point, int(round(end_s))
         end_limit = self.secs(shift.end)
-        rule = crew.break_rule
-        break_s = earliest = latest = 0
-        if rule is not None and rule.minutes and self.secs(rule.latest) > now_s:
-            # Still to take (planning after the window has passed assumes it was taken).
-            break_s = rule.minutes * 60
-            earliest, latest = self.secs(rule.earliest), self.secs(rule.latest)
-            if end_limit - break_s <= now_s:
-                break_s = 0
+        break_s, earliest, latest = self._break_to_take(crew, now_s, end_limit)
         return Vehicle(
             crew=crew,
             start_point=point,
@@ -188,6 +154,53 @@ class Planner:
             kept=kept,
             first_stop=first,
         )
+
+    def _kept_stop(
+        self, crew: CrewInput, assignment, stop: StopInput, point: Point2, now_s: int, start_at
+    ) -> tuple[PlannedStop, float]:
+        """A job the crew has started, first on its route, reached from `point` at `now_s`;
+        and when it ends on the plan clock."""
+        if assignment.state == STARTED_STATES[2]:  # en route: drive there first
+            travel = self.travel.matrices(
+                points=[point, stop.point], vehicle_type=crew.vehicle_type
+            )
+            leg_s, leg_m = int(travel.durations_s[0, 1]), int(travel.distances_m[0, 1])
+            arrival_s = now_s + leg_s
+            begin_s, end_s = arrival_s, arrival_s + stop.service_s
+        else:  # in progress or paused: the crew is there; it ends after its service time
+            leg_s = leg_m = 0
+            begun = assignment.started_at or start_at
+            begin_s = self.secs(begun)
+            arrival_s = begin_s
+            end_s = max(now_s, begin_s + stop.service_s)
+        planned = PlannedStop(
+            StopKind.JOB,
+            stop.point,
+            self.at(arrival_s),
+            self.at(begin_s),
+            self.at(end_s),
+            travel_s=leg_s,
+            distance_m=leg_m,
+            service_s=stop.service_s,
+            kept=True,
+            stop=stop,
+            due_at=stop.due_at,
+            late=bool(stop.due_at and self.at(end_s) > stop.due_at),
+        )
+        return planned, end_s
+
+    def _break_to_take(self, crew: CrewInput, now_s: int, end_limit: int) -> tuple[int, int, int]:
+        """The break still to take from `now_s`: (length, earliest, latest start) in seconds;
+        length 0 when none is."""
+        rule = crew.break_rule
+        break_s = earliest = latest = 0
+        if rule is not None and rule.minutes and self.secs(rule.latest) > now_s:
+            # Still to take (planning after the window has passed assumes it was taken).
+            break_s = rule.minutes * 60
+            earliest, latest = self.secs(rule.earliest), self.secs(rule.latest)
+            if end_limit - break_s <= now_s:
+                break_s = 0
+        return break_s, earliest, latest
 
     def _started_order(self, crew: CrewInput) -> list:
         items = self.started.get(crew.crew.pk, [])

@@ -24,7 +24,7 @@ from django.utils import timezone
 from ..models import Crew, Department
 from . import inputs
 from .models import CrewRoute, PlanStatus, RouteDrop, RoutePlan, RouteStop, StopKind
-from .plan_types import PlanOptions, PlanResult
+from .plan_types import DroppedStop, PlannedRoute, PlanOptions, PlanResult
 from .travel import travel_times
 from .validate import plan_violations
 
@@ -204,75 +204,14 @@ def _store(*, plan: RoutePlan, result: PlanResult) -> None:
     stop_rows: list[RouteStop] = []
     totals = {"distance_m": 0.0, "driving_s": 0.0, "working_s": 0.0, "jobs": 0}
     for route in result.routes:
-        crew_input = route.crew
-        shift = crew_input.shift
-        row = CrewRoute.objects.create(
-            plan=plan,
-            crew=crew_input.crew,
-            vehicle_type=crew_input.vehicle_type,
-            load_capacity=crew_input.capacity,
-            shift_start=shift.start,
-            shift_end=shift.end,
-            start_at=route.start,
-            end_at=route.end,
-            distance_m=route.distance_m,
-            driving_s=route.driving_s,
-            service_s=route.service_s,
-            waiting_s=route.waiting_s,
-            break_s=route.break_s,
-            working_s=route.working_s,
-            trips=route.trips,
-            geometry=LineString(route.line, srid=4326) if len(route.line) >= 2 else None,
-        )
-        for sequence, s in enumerate(route.stops):
-            item = s.stop
-            stop_rows.append(
-                RouteStop(
-                    route=row,
-                    sequence=sequence,
-                    kind=s.kind,
-                    assignment_id=item.assignment_id if item else None,
-                    report_id=item.report_id if item else None,
-                    cluster_id=item.cluster_id if item else None,
-                    disposal_site=s.disposal_site,
-                    location=_point(s.point),
-                    arrival_at=s.arrival,
-                    start_at=s.start,
-                    departure_at=s.departure,
-                    window_start=s.window_start,
-                    window_end=s.window_end,
-                    due_at=s.due_at,
-                    late=s.late,
-                    priority=item.priority if item else None,
-                    travel_s=s.travel_s,
-                    distance_m=s.distance_m,
-                    service_s=s.service_s,
-                    load=s.load,
-                    load_after=s.load_after,
-                    trip=s.trip,
-                    kept=s.kept,
-                )
-            )
-            if item is not None:
-                totals["jobs"] += 1
+        row = _route_row(plan=plan, route=route)
+        stop_rows += _stop_rows(row=row, route=route)
+        totals["jobs"] += sum(1 for s in route.stops if s.stop is not None)
         totals["distance_m"] += route.distance_m
         totals["driving_s"] += route.driving_s
         totals["working_s"] += route.working_s
     RouteStop.objects.bulk_create(stop_rows)
-    RouteDrop.objects.bulk_create(
-        RouteDrop(
-            plan=plan,
-            kind=d.stop.kind,
-            assignment_id=d.stop.assignment_id,
-            report_id=d.stop.report_id,
-            cluster_id=d.stop.cluster_id,
-            crew_id=d.stop.crew_id,
-            priority=d.stop.priority,
-            reason=d.reason,
-            detail=d.detail,
-        )
-        for d in result.dropped
-    )
+    RouteDrop.objects.bulk_create(_drop_row(plan=plan, dropped=d) for d in result.dropped)
     plan.status = PlanStatus.DONE
     plan.finished_at = timezone.now()
     plan.runtime_ms = int(result.runtime_s * 1000)
@@ -292,6 +231,78 @@ def _store(*, plan: RoutePlan, result: PlanResult) -> None:
     if stored_errors:
         plan.check_errors = plan.check_errors + stored_errors
         plan.save(update_fields=["check_errors"])
+
+
+def _route_row(*, plan: RoutePlan, route: PlannedRoute) -> CrewRoute:
+    crew_input = route.crew
+    shift = crew_input.shift
+    return CrewRoute.objects.create(
+        plan=plan,
+        crew=crew_input.crew,
+        vehicle_type=crew_input.vehicle_type,
+        load_capacity=crew_input.capacity,
+        shift_start=shift.start,
+        shift_end=shift.end,
+        start_at=route.start,
+        end_at=route.end,
+        distance_m=route.distance_m,
+        driving_s=route.driving_s,
+        service_s=route.service_s,
+        waiting_s=route.waiting_s,
+        break_s=route.break_s,
+        working_s=route.working_s,
+        trips=route.trips,
+        geometry=LineString(route.line, srid=4326) if len(route.line) >= 2 else None,
+    )
+
+
+def _stop_rows(*, row: CrewRoute, route: PlannedRoute) -> list[RouteStop]:
+    rows = []
+    for sequence, s in enumerate(route.stops):
+        item = s.stop
+        rows.append(
+            RouteStop(
+                route=row,
+                sequence=sequence,
+                kind=s.kind,
+                assignment_id=item.assignment_id if item else None,
+                report_id=item.report_id if item else None,
+                cluster_id=item.cluster_id if item else None,
+                disposal_site=s.disposal_site,
+                location=_point(s.point),
+                arrival_at=s.arrival,
+                start_at=s.start,
+                departure_at=s.departure,
+                window_start=s.window_start,
+                window_end=s.window_end,
+                due_at=s.due_at,
+                late=s.late,
+                priority=item.priority if item else None,
+                travel_s=s.travel_s,
+                distance_m=s.distance_m,
+                service_s=s.service_s,
+                load=s.load,
+                load_after=s.load_after,
+                trip=s.trip,
+                kept=s.kept,
+            )
+        )
+    return rows
+
+
+def _drop_row(*, plan: RoutePlan, dropped: DroppedStop) -> RouteDrop:
+    stop = dropped.stop
+    return RouteDrop(
+        plan=plan,
+        kind=stop.kind,
+        assignment_id=stop.assignment_id,
+        report_id=stop.report_id,
+        cluster_id=stop.cluster_id,
+        crew_id=stop.crew_id,
+        priority=stop.priority,
+        reason=dropped.reason,
+        detail=dropped.detail,
+    )
 
 
 def route_replan(

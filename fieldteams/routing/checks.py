@@ -61,21 +61,44 @@ def check_solution(
     """
     prizes = prizes or {}
     fleet = list(fleet) if fleet is not None else default_fleet(instance)
-    errors: list[str] = []
+    routes, errors = _routes(instance, solution)
+    errors += _visit_errors(instance, solution, prizes)
+    errors += _fleet_errors(routes, solution, fleet)
+    total = 0
+    for number, route in enumerate(routes, start=1):
+        route_errors, units = _route_check(instance, fleet, number, route)
+        errors += route_errors
+        total += units
+    if total != solution.distance_units:
+        errors.append(f"distance units {solution.distance_units} != recomputed {total}")
+    if not math.isclose(solution.distance, total / instance.scale, rel_tol=0, abs_tol=1e-9):
+        errors.append(f"distance {solution.distance} != recomputed {total / instance.scale}")
+    return errors
+
+
+# A route as (vehicle type, start depot, end depot, trips, reload depots).
+_Route = tuple[int, int, int, list[list[int]], list[int]]
+
+
+def _routes(instance: VrpInstance, solution: Solution) -> tuple[list[_Route], list[str]]:
+    """The solution's routes with their depots and trips (one trip from the instance's depot
+    when the solution has no details), and whether the details agree with the plain routes."""
+    if not solution.details:
+        return [(0, instance.depot, instance.depot, [r], []) for r in solution.routes], []
+    routes = [
+        (d.vehicle_type, d.start_depot, d.end_depot, d.trips, d.reloads) for d in solution.details
+    ]
+    if [d.visits for d in solution.details] != solution.routes:
+        return routes, ["routes and route details disagree"]
+    return routes, []
+
+
+def _visit_errors(
+    instance: VrpInstance, solution: Solution, prizes: Mapping[int, float]
+) -> list[str]:
+    """Each customer exactly once (optional ones at most once), nothing else as a stop."""
+    errors = []
     customers = set(instance.customers)
-
-    # Routes as (vehicle type, start depot, end depot, trips, reload depots).
-    if solution.details:
-        routes = [
-            (d.vehicle_type, d.start_depot, d.end_depot, d.trips, d.reloads)
-            for d in solution.details
-        ]
-        if [d.visits for d in solution.details] != solution.routes:
-            errors.append("routes and route details disagree")
-    else:
-        routes = [(0, instance.depot, instance.depot, [r], []) for r in solution.routes]
-
-    # Each customer exactly once (optional ones at most once), nothing else as a stop.
     seen = Counter(n for r in solution.routes for n in r)
     for node, count in seen.items():
         if node not in customers:
@@ -87,8 +110,14 @@ def check_solution(
         errors.append(f"required customer {node} not visited")
     if sorted(missing) != sorted(solution.dropped):
         errors.append(f"dropped list {sorted(solution.dropped)} != unvisited {sorted(missing)}")
+    return errors
 
-    # Vehicle limits.
+
+def _fleet_errors(
+    routes: list[_Route], solution: Solution, fleet: Sequence[VehicleSpec]
+) -> list[str]:
+    """Vehicle limits: per vehicle type and in all."""
+    errors = []
     used = Counter(vt for vt, *_ in routes)
     for vt, count in used.items():
         if vt >= len(fleet):
@@ -98,39 +127,50 @@ def check_solution(
     limit = sum(spec.count for spec in fleet)
     if len(solution.routes) > limit:
         errors.append(f"{len(solution.routes)} routes > {limit} vehicles")
+    return errors
 
-    total = 0
-    for number, (vt, start, end, trips, reloads) in enumerate(routes, start=1):
-        spec = fleet[vt] if vt < len(fleet) else fleet[0]
-        capacity = spec.capacity if spec.capacity is not None else instance.capacity
-        if len(reloads) != len(trips) - 1:
-            errors.append(f"route {number}: {len(trips)} trips but {len(reloads)} reloads")
-            continue
-        if spec.max_reloads is not None and len(reloads) > spec.max_reloads:
-            errors.append(f"route {number}: {len(reloads)} reloads > {spec.max_reloads}")
-        for depot in reloads:
-            if depot not in spec.reload_depots:
-                errors.append(f"route {number}: reload at {depot}, not a reload depot")
-        for t, trip in enumerate(trips):
-            load = sum(instance.demand(n) for n in trip if n in customers)
-            if load > capacity:
-                errors.append(f"route {number} trip {t + 1}: load {load} > capacity {capacity}")
 
-        path = [start]
-        for t, trip in enumerate(trips):
-            path += trip
-            if t < len(reloads):
-                path.append(reloads[t])
-        path.append(end)
-        total += sum(
-            file_distance_units(instance, a, b) for a, b in zip(path, path[1:], strict=False)
-        )
-        errors += [f"route {number}: {e}" for e in _schedule_errors(instance, spec, path)]
+def _route_check(
+    instance: VrpInstance, fleet: Sequence[VehicleSpec], number: int, route: _Route
+) -> tuple[list[str], int]:
+    """One route's broken rules (reloads, loads per trip, the schedule) and its distance in
+    units recomputed in the file's convention (0 when its trips and reloads do not match)."""
+    vt, start, end, trips, reloads = route
+    spec = fleet[vt] if vt < len(fleet) else fleet[0]
+    if len(reloads) != len(trips) - 1:
+        return [f"route {number}: {len(trips)} trips but {len(reloads)} reloads"], 0
+    errors = _trip_errors(instance, spec, number, trips, reloads)
+    path = [start]
+    for t, trip in enumerate(trips):
+        path += trip
+        if t < len(reloads):
+            path.append(reloads[t])
+    path.append(end)
+    units = sum(file_distance_units(instance, a, b) for a, b in zip(path, path[1:], strict=False))
+    errors += [f"route {number}: {e}" for e in _schedule_errors(instance, spec, path)]
+    return errors, units
 
-    if total != solution.distance_units:
-        errors.append(f"distance units {solution.distance_units} != recomputed {total}")
-    if not math.isclose(solution.distance, total / instance.scale, rel_tol=0, abs_tol=1e-9):
-        errors.append(f"distance {solution.distance} != recomputed {total / instance.scale}")
+
+def _trip_errors(
+    instance: VrpInstance,
+    spec: VehicleSpec,
+    number: int,
+    trips: list[list[int]],
+    reloads: list[int],
+) -> list[str]:
+    """Reloads allowed and at reload depots; each trip's load within the capacity."""
+    errors = []
+    capacity = spec.capacity if spec.capacity is not None else instance.capacity
+    if spec.max_reloads is not None and len(reloads) > spec.max_reloads:
+        errors.append(f"route {number}: {len(reloads)} reloads > {spec.max_reloads}")
+    for depot in reloads:
+        if depot not in spec.reload_depots:
+            errors.append(f"route {number}: reload at {depot}, not a reload depot")
+    customers = set(instance.customers)
+    for t, trip in enumerate(trips):
+        load = sum(instance.demand(n) for n in trip if n in customers)
+        if load > capacity:
+            errors.append(f"route {number} trip {t + 1}: load {load} > capacity {capacity}")
     return errors
 
 

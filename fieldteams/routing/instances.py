@@ -144,6 +144,48 @@ def read_instance(path: str | Path) -> VrpInstance:
 
 def parse_instance(text: str, *, default_name: str = "instance") -> VrpInstance:
     """Parse the text of a CVRPLIB `.vrp` or LKH-3 `.vrptw` instance."""
+    headers, sections = _split(text)
+    name = headers.get("NAME", default_name)
+    dimension, capacity, edge_weight_type, scale = _header_values(headers, name)
+    table = _Sections(sections, name=name, dimension=dimension)
+    try:
+        coords = table.rows("NODE_COORD_SECTION", 3)
+        node_ids = tuple(coords)
+        coordinates = np.array([[float(v) for v in coords[n]] for n in node_ids])
+        demand_rows = table.rows("DEMAND_SECTION", 2)
+        demands = tuple(int(demand_rows[n][0]) for n in node_ids)
+        depot_ids = [int(r[0]) for r in sections.get("DEPOT_SECTION", [["1"]])]
+        depot_ids = [d for d in depot_ids if d != -1]
+        tw_rows = table.rows("TIME_WINDOW_SECTION", 3, required=False)
+        st_rows = table.rows("SERVICE_TIME_SECTION", 2, required=False)
+    except (KeyError, ValueError) as exc:
+        raise InstanceFormatError(f"{name}: malformed section ({exc})") from exc
+    if not depot_ids or any(d not in coords for d in depot_ids):
+        raise InstanceFormatError(f"{name}: DEPOT_SECTION must name nodes of the instance")
+
+    time_windows = None
+    if tw_rows:
+        time_windows = tuple((float(tw_rows[n][0]), float(tw_rows[n][1])) for n in node_ids)
+    return VrpInstance(
+        name=name,
+        node_ids=node_ids,
+        depot=depot_ids[0],
+        coordinates=coordinates,
+        demands=demands,
+        capacity=capacity,
+        vehicles=_vehicle_count(headers, name),
+        distances=euclidean_matrix(coordinates, edge_weight_type=edge_weight_type, scale=scale),
+        scale=scale,
+        time_windows=time_windows,
+        service_times=_service_times(headers, st_rows, node_ids, depot_ids),
+        other_depots=tuple(depot_ids[1:]),
+        edge_weight_type=edge_weight_type,
+        comment=headers.get("COMMENT", ""),
+    )
+
+
+def _split(text: str) -> tuple[dict[str, str], dict[str, list[list[str]]]]:
+    """The file's `KEY : value` headers (keys upper-cased) and its sections' rows, up to EOF."""
     headers: dict[str, str] = {}
     sections: dict[str, list[list[str]]] = {}
     current: str | None = None
@@ -166,8 +208,11 @@ def parse_instance(text: str, *, default_name: str = "instance") -> VrpInstance:
         if current is None:
             raise InstanceFormatError(f"unexpected line outside any section: {line!r}")
         sections[current].append(line.split())
+    return headers, sections
 
-    name = headers.get("NAME", default_name)
+
+def _header_values(headers: dict[str, str], name: str) -> tuple[int, int, str, int]:
+    """DIMENSION, CAPACITY, EDGE_WEIGHT_TYPE and SCALE, checked against what is supported."""
     problem_type = headers.get("TYPE", "CVRP").upper()
     if problem_type not in {"CVRP", "CVRPTW", "VRPTW"}:
         raise InstanceFormatError(f"{name}: unsupported TYPE {problem_type!r}")
@@ -182,62 +227,49 @@ def parse_instance(text: str, *, default_name: str = "instance") -> VrpInstance:
         raise InstanceFormatError(f"{name}: unsupported EDGE_WEIGHT_TYPE {edge_weight_type!r}")
     if edge_weight_type == "EUC_2D" and scale != 1:
         raise InstanceFormatError(f"{name}: SCALE is only supported with FLOOR_2D")
+    return dimension, capacity, edge_weight_type, scale
 
-    def rows(section: str, width: int, *, required: bool = True) -> dict[int, list[str]]:
-        if section not in sections:
+
+@dataclass(frozen=True)
+class _Sections:
+    """A file's sections, read as one row per node of the given width."""
+
+    sections: dict[str, list[list[str]]]
+    name: str
+    dimension: int
+
+    def rows(self, section: str, width: int, *, required: bool = True) -> dict[int, list[str]]:
+        """Node number -> the row's other fields; {} for a missing optional section."""
+        if section not in self.sections:
             if required:
-                raise InstanceFormatError(f"{name}: missing {section}")
+                raise InstanceFormatError(f"{self.name}: missing {section}")
             return {}
         out: dict[int, list[str]] = {}
-        for row in sections[section]:
+        for row in self.sections[section]:
             if len(row) != width:
-                raise InstanceFormatError(f"{name}: {section} row {' '.join(row)!r}")
+                raise InstanceFormatError(f"{self.name}: {section} row {' '.join(row)!r}")
             out[int(row[0])] = row[1:]
-        if len(out) != dimension:
-            raise InstanceFormatError(f"{name}: {section} has {len(out)} rows, not {dimension}")
+        if len(out) != self.dimension:
+            raise InstanceFormatError(
+                f"{self.name}: {section} has {len(out)} rows, not {self.dimension}"
+            )
         return out
 
-    try:
-        coords = rows("NODE_COORD_SECTION", 3)
-        node_ids = tuple(coords)
-        coordinates = np.array([[float(v) for v in coords[n]] for n in node_ids])
-        demand_rows = rows("DEMAND_SECTION", 2)
-        demands = tuple(int(demand_rows[n][0]) for n in node_ids)
-        depot_ids = [int(r[0]) for r in sections.get("DEPOT_SECTION", [["1"]])]
-        depot_ids = [d for d in depot_ids if d != -1]
-        tw_rows = rows("TIME_WINDOW_SECTION", 3, required=False)
-        st_rows = rows("SERVICE_TIME_SECTION", 2, required=False)
-    except (KeyError, ValueError) as exc:
-        raise InstanceFormatError(f"{name}: malformed section ({exc})") from exc
-    if not depot_ids or any(d not in coords for d in depot_ids):
-        raise InstanceFormatError(f"{name}: DEPOT_SECTION must name nodes of the instance")
 
-    time_windows = service_times = None
-    if tw_rows:
-        time_windows = tuple((float(tw_rows[n][0]), float(tw_rows[n][1])) for n in node_ids)
+def _service_times(
+    headers: dict[str, str],
+    st_rows: dict[int, list[str]],
+    node_ids: tuple[int, ...],
+    depot_ids: list[int],
+) -> tuple[float, ...] | None:
+    """Per-node service times from SERVICE_TIME_SECTION, else the SERVICE_TIME header."""
     if st_rows:
-        service_times = tuple(float(st_rows[n][0]) for n in node_ids)
-    elif "SERVICE_TIME" in headers:
+        return tuple(float(st_rows[n][0]) for n in node_ids)
+    if "SERVICE_TIME" in headers:
         # One service time for every customer (LKH-3 header); the depot has none.
         st = float(headers["SERVICE_TIME"])
-        service_times = tuple(0.0 if n in depot_ids else st for n in node_ids)
-
-    return VrpInstance(
-        name=name,
-        node_ids=node_ids,
-        depot=depot_ids[0],
-        coordinates=coordinates,
-        demands=demands,
-        capacity=capacity,
-        vehicles=_vehicle_count(headers, name),
-        distances=euclidean_matrix(coordinates, edge_weight_type=edge_weight_type, scale=scale),
-        scale=scale,
-        time_windows=time_windows,
-        service_times=service_times,
-        other_depots=tuple(depot_ids[1:]),
-        edge_weight_type=edge_weight_type,
-        comment=headers.get("COMMENT", ""),
-    )
+        return tuple(0.0 if n in depot_ids else st for n in node_ids)
+    return None
 
 
 def _vehicle_count(headers: dict[str, str], name: str) -> int | None:

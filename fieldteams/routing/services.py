@@ -3,7 +3,8 @@ re-plan a crew's day keeping the jobs it has started, and apply a shared plan (h
 moved to the crews that will do them).
 
 `route_plan_create(...)` stores the request as a RoutePlan and computes it unless asked to run
-in the background (`fieldteams.routing.tasks.route_plan_compute`); `route_plan_compute(plan=)`
+in the background (the task `fieldteams.routing.tasks.route_plan_compute`, queued by its name:
+the tasks call this module, never the other way round); `route_plan_compute(plan=)`
 reads the inputs (fieldteams.routing.inputs), runs the planner and stores routes, stops and the
 stops left out in one transaction, then re-checks the stored plan (fieldteams.routing.validate).
 """
@@ -14,6 +15,7 @@ import logging
 from dataclasses import asdict
 from datetime import date, datetime
 
+from celery import current_app
 from django.conf import settings
 from django.contrib.gis.geos import LineString, Point
 from django.db import transaction
@@ -22,11 +24,14 @@ from django.utils import timezone
 from ..models import Crew, Department
 from . import inputs
 from .models import CrewRoute, PlanStatus, RouteDrop, RoutePlan, RouteStop, StopKind
-from .planner import Planner, PlanOptions, PlanResult
+from .plan_types import DroppedStop, PlannedRoute, PlanOptions, PlanResult
 from .travel import travel_times
 from .validate import plan_violations
 
 logger = logging.getLogger(__name__)
+
+# The Celery task that computes a queued plan (defined in fieldteams.routing.tasks).
+COMPUTE_TASK = "fieldteams.routing.tasks.route_plan_compute"
 
 
 class PlanRequestError(ValueError):
@@ -108,12 +113,18 @@ def route_plan_create(
         created_label=actor_label,
     )
     if background:
-        from .tasks import route_plan_compute as task
-
-        transaction.on_commit(lambda: task.delay(plan.pk, now.isoformat() if now else None))
+        transaction.on_commit(lambda: _compute_later(plan_id=plan.pk, now=now))
         return plan
     route_plan_compute(plan=plan, now=now)
     return plan
+
+
+def _compute_later(*, plan_id: int, now: datetime | None) -> None:
+    """Queue the plan for a worker. By the task's name, not by importing it: tasks.py imports
+    this module, and the signature resolves to the registered task where it is loaded (a worker,
+    or CELERY_TASK_ALWAYS_EAGER with the tasks imported), else it is sent to the broker."""
+    args = [plan_id, now.isoformat() if now else None]
+    current_app.signature(COMPUTE_TASK, args=args).delay()
 
 
 def route_plan_compute(*, plan: RoutePlan, now: datetime | None = None) -> RoutePlan:
@@ -166,6 +177,10 @@ def _plan(*, plan: RoutePlan, now: datetime) -> PlanResult:
     positions = {
         int(k): (float(v[0]), float(v[1])) for k, v in plan.options.get("positions", {}).items()
     }
+    # Imported here: the planner's model and scheduling load with the first plan, not with
+    # every process that imports the URLconf (web workers, manage.py commands).
+    from .planner import Planner
+
     planner = Planner(
         plan_date=plan.plan_date,
         crews=crew_inputs,
@@ -189,75 +204,14 @@ def _store(*, plan: RoutePlan, result: PlanResult) -> None:
     stop_rows: list[RouteStop] = []
     totals = {"distance_m": 0.0, "driving_s": 0.0, "working_s": 0.0, "jobs": 0}
     for route in result.routes:
-        crew_input = route.crew
-        shift = crew_input.shift
-        row = CrewRoute.objects.create(
-            plan=plan,
-            crew=crew_input.crew,
-            vehicle_type=crew_input.vehicle_type,
-            load_capacity=crew_input.capacity,
-            shift_start=shift.start,
-            shift_end=shift.end,
-            start_at=route.start,
-            end_at=route.end,
-            distance_m=route.distance_m,
-            driving_s=route.driving_s,
-            service_s=route.service_s,
-            waiting_s=route.waiting_s,
-            break_s=route.break_s,
-            working_s=route.working_s,
-            trips=route.trips,
-            geometry=LineString(route.line, srid=4326) if len(route.line) >= 2 else None,
-        )
-        for sequence, s in enumerate(route.stops):
-            item = s.stop
-            stop_rows.append(
-                RouteStop(
-                    route=row,
-                    sequence=sequence,
-                    kind=s.kind,
-                    assignment_id=item.assignment_id if item else None,
-                    report_id=item.report_id if item else None,
-                    cluster_id=item.cluster_id if item else None,
-                    disposal_site=s.disposal_site,
-                    location=_point(s.point),
-                    arrival_at=s.arrival,
-                    start_at=s.start,
-                    departure_at=s.departure,
-                    window_start=s.window_start,
-                    window_end=s.window_end,
-                    due_at=s.due_at,
-                    late=s.late,
-                    priority=item.priority if item else None,
-                    travel_s=s.travel_s,
-                    distance_m=s.distance_m,
-                    service_s=s.service_s,
-                    load=s.load,
-                    load_after=s.load_after,
-                    trip=s.trip,
-                    kept=s.kept,
-                )
-            )
-            if item is not None:
-                totals["jobs"] += 1
+        row = _route_row(plan=plan, route=route)
+        stop_rows += _stop_rows(row=row, route=route)
+        totals["jobs"] += sum(1 for s in route.stops if s.stop is not None)
         totals["distance_m"] += route.distance_m
         totals["driving_s"] += route.driving_s
         totals["working_s"] += route.working_s
     RouteStop.objects.bulk_create(stop_rows)
-    RouteDrop.objects.bulk_create(
-        RouteDrop(
-            plan=plan,
-            kind=d.stop.kind,
-            assignment_id=d.stop.assignment_id,
-            report_id=d.stop.report_id,
-            cluster_id=d.stop.cluster_id,
-            crew_id=d.stop.crew_id,
-            priority=d.stop.priority,
-            reason=d.reason,
-            detail=d.detail,
-        )
-        for d in result.dropped
-    )
+    RouteDrop.objects.bulk_create(_drop_row(plan=plan, dropped=d) for d in result.dropped)
     plan.status = PlanStatus.DONE
     plan.finished_at = timezone.now()
     plan.runtime_ms = int(result.runtime_s * 1000)
@@ -277,6 +231,78 @@ def _store(*, plan: RoutePlan, result: PlanResult) -> None:
     if stored_errors:
         plan.check_errors = plan.check_errors + stored_errors
         plan.save(update_fields=["check_errors"])
+
+
+def _route_row(*, plan: RoutePlan, route: PlannedRoute) -> CrewRoute:
+    crew_input = route.crew
+    shift = crew_input.shift
+    return CrewRoute.objects.create(
+        plan=plan,
+        crew=crew_input.crew,
+        vehicle_type=crew_input.vehicle_type,
+        load_capacity=crew_input.capacity,
+        shift_start=shift.start,
+        shift_end=shift.end,
+        start_at=route.start,
+        end_at=route.end,
+        distance_m=route.distance_m,
+        driving_s=route.driving_s,
+        service_s=route.service_s,
+        waiting_s=route.waiting_s,
+        break_s=route.break_s,
+        working_s=route.working_s,
+        trips=route.trips,
+        geometry=LineString(route.line, srid=4326) if len(route.line) >= 2 else None,
+    )
+
+
+def _stop_rows(*, row: CrewRoute, route: PlannedRoute) -> list[RouteStop]:
+    rows = []
+    for sequence, s in enumerate(route.stops):
+        item = s.stop
+        rows.append(
+            RouteStop(
+                route=row,
+                sequence=sequence,
+                kind=s.kind,
+                assignment_id=item.assignment_id if item else None,
+                report_id=item.report_id if item else None,
+                cluster_id=item.cluster_id if item else None,
+                disposal_site=s.disposal_site,
+                location=_point(s.point),
+                arrival_at=s.arrival,
+                start_at=s.start,
+                departure_at=s.departure,
+                window_start=s.window_start,
+                window_end=s.window_end,
+                due_at=s.due_at,
+                late=s.late,
+                priority=item.priority if item else None,
+                travel_s=s.travel_s,
+                distance_m=s.distance_m,
+                service_s=s.service_s,
+                load=s.load,
+                load_after=s.load_after,
+                trip=s.trip,
+                kept=s.kept,
+            )
+        )
+    return rows
+
+
+def _drop_row(*, plan: RoutePlan, dropped: DroppedStop) -> RouteDrop:
+    stop = dropped.stop
+    return RouteDrop(
+        plan=plan,
+        kind=stop.kind,
+        assignment_id=stop.assignment_id,
+        report_id=stop.report_id,
+        cluster_id=stop.cluster_id,
+        crew_id=stop.crew_id,
+        priority=stop.priority,
+        reason=dropped.reason,
+        detail=dropped.detail,
+    )
 
 
 def route_replan(

@@ -140,7 +140,7 @@ def solve(
     distance units) outweighs the detour, and is otherwise listed in `Solution.dropped`.
     Customers not named stay required. `fleet` replaces the instance's single vehicle type.
     """
-    import pyvrp
+    import pyvrp  # here, not at the top: only solving pays for loading PyVRP (start-up does not)
 
     started = time.perf_counter()
     if time_limit_s <= 0:
@@ -347,74 +347,80 @@ def _read_back(
     prizes: Mapping[int, float],
 ) -> Solution:
     """Translate PyVRP's best solution back into node numbers, trips and a schedule."""
-    from pyvrp import ActivityType
-
-    from_units = instance.from_units
     details: list[RouteDetail] = []
     total_units = 0
     visited: set[int] = set()
     for route in best.routes():
-        activities = list(route.schedule())
-        stops: list[Stop] = []
-        trips: list[list[int]] = [[]]
-        reloads: list[int] = []
-        path: list[int] = []  # every node passed, depots included, for the distance
-        for position, act in enumerate(activities):
-            if act.type == ActivityType.DEPOT:
-                node = depot_nodes[act.idx]
-                if position == 0:
-                    kind = "start"
-                elif position == len(activities) - 1:
-                    kind = "end"
-                else:
-                    kind = "reload"
-                    reloads.append(node)
-                    trips.append([])
-            elif act.type == ActivityType.CLIENT:
-                node = customer_nodes[act.idx]
-                kind = "customer"
-                trips[-1].append(node)
-                visited.add(node)
-            else:  # shipments are not modelled here
-                raise RuntimeError(f"unexpected activity {act}")
-            path.append(node)
-            stops.append(
-                Stop(
-                    node=node,
-                    kind=kind,
-                    start=from_units(act.start_time),
-                    end=from_units(act.end_time),
-                    trip=len(trips) - 1,
-                )
-            )
-        route_units = sum(
-            int(instance.distances[instance.index(a), instance.index(b)])
-            for a, b in zip(path, path[1:], strict=False)
-        )
+        detail, route_units = _route_detail(instance, route, customer_nodes, depot_nodes)
+        details.append(detail)
+        visited.update(detail.visits)
         total_units += route_units
-        vt = route.vehicle_type()
-        details.append(
-            RouteDetail(
-                vehicle_type=vt,
-                start_depot=depot_nodes[route.start_depot()],
-                end_depot=depot_nodes[route.end_depot()],
-                visits=[n for trip in trips for n in trip],
-                trips=trips,
-                reloads=reloads,
-                loads=[sum(instance.demand(n) for n in trip) for trip in trips],
-                distance=from_units(route_units),
-                duration=from_units(activities[-1].end_time - activities[0].start_time),
-                schedule=stops,
-            )
-        )
     dropped = [n for n in customer_nodes if n not in visited]
     return Solution(
         instance=instance.name,
         routes=[d.visits for d in details],
-        distance=from_units(total_units),
+        distance=instance.from_units(total_units),
         distance_units=total_units,
         feasible=bool(best.is_feasible()) and all(n in prizes for n in dropped),
         dropped=dropped,
         details=details,
         collected_prize=sum(prizes[n] for n in visited if n in prizes),
     )
+
+
+def _route_detail(
+    instance: VrpInstance, route, customer_nodes: list[int], depot_nodes: list[int]
+) -> tuple[RouteDetail, int]:
+    """One PyVRP route on the instance's node numbers, and its distance in integer units."""
+    from pyvrp import ActivityType
+
+    from_units = instance.from_units
+    activities = list(route.schedule())
+    stops: list[Stop] = []
+    trips: list[list[int]] = [[]]
+    reloads: list[int] = []
+    path: list[int] = []  # every node passed, depots included, for the distance
+    for position, act in enumerate(activities):
+        if act.type == ActivityType.DEPOT:
+            node = depot_nodes[act.idx]
+            if position == 0:
+                kind = "start"
+            elif position == len(activities) - 1:
+                kind = "end"
+            else:
+                kind = "reload"
+                reloads.append(node)
+                trips.append([])
+        elif act.type == ActivityType.CLIENT:
+            node = customer_nodes[act.idx]
+            kind = "customer"
+            trips[-1].append(node)
+        else:  # shipments are not modelled here
+            raise RuntimeError(f"unexpected activity {act}")
+        path.append(node)
+        stops.append(
+            Stop(
+                node=node,
+                kind=kind,
+                start=from_units(act.start_time),
+                end=from_units(act.end_time),
+                trip=len(trips) - 1,
+            )
+        )
+    route_units = sum(
+        int(instance.distances[instance.index(a), instance.index(b)])
+        for a, b in zip(path, path[1:], strict=False)
+    )
+    detail = RouteDetail(
+        vehicle_type=route.vehicle_type(),
+        start_depot=depot_nodes[route.start_depot()],
+        end_depot=depot_nodes[route.end_depot()],
+        visits=[n for trip in trips for n in trip],
+        trips=trips,
+        reloads=reloads,
+        loads=[sum(instance.demand(n) for n in trip) for trip in trips],
+        distance=from_units(route_units),
+        duration=from_units(activities[-1].end_time - activities[0].start_time),
+        schedule=stops,
+    )
+    return detail, route_units

@@ -75,9 +75,20 @@ def _keys(row) -> list[str]:
 
 
 def _route_errors(route, stops, crew, provider, same_provider) -> list[str]:
-    errors: list[str] = []
     if len(stops) < 2 or stops[0].kind != StopKind.START or stops[-1].kind != StopKind.END:
         return ["a route must run from a start to an end"]
+    errors = _shift_errors(route, stops)
+    for prev, s in zip(stops, stops[1:], strict=False):
+        errors += _time_errors(prev, s)
+        errors += _leg_errors(route, prev, s, provider, same_provider)
+    errors += _break_errors(stops, crew.break_rule, route.shift_end)
+    errors += _load_errors(route, stops)
+    return errors
+
+
+def _shift_errors(route, stops) -> list[str]:
+    """The route inside the shift, back at the crew's depot, its stops numbered without gaps."""
+    errors: list[str] = []
     slack = timedelta(seconds=SLACK_S)
     if stops[0].departure_at < route.shift_start - slack:
         errors.append(f"leaves at {stops[0].departure_at} before the shift starts")
@@ -88,78 +99,109 @@ def _route_errors(route, stops, crew, provider, same_provider) -> list[str]:
         errors.append("the route does not end at the crew's depot")
     if [s.sequence for s in stops] != list(range(len(stops))):
         errors.append("stop sequence has gaps")
+    return errors
 
-    # Time arithmetic, legs, windows.
-    for prev, s in zip(stops, stops[1:], strict=False):
-        where = f"stop {s.sequence} ({s.kind})"
-        if s.kept and prev.kind == StopKind.START and s.travel_s == 0:
-            pass  # a job in progress: the crew is already there
-        elif s.arrival_at - prev.departure_at - timedelta(seconds=s.travel_s) > slack or (
-            prev.departure_at + timedelta(seconds=s.travel_s) - s.arrival_at > slack
-        ):
-            errors.append(f"{where}: arrival does not follow the previous departure and the leg")
-        if s.start_at < s.arrival_at - slack:
-            errors.append(f"{where}: service starts before arrival")
-        if abs((s.departure_at - s.start_at).total_seconds() - s.service_s) > SLACK_S:
-            errors.append(f"{where}: departure is not start + service time")
-        if s.window_start and s.start_at < s.window_start - slack:
-            errors.append(f"{where}: starts before its window opens")
-        if s.window_end and s.start_at > s.window_end + slack:
-            errors.append(f"{where}: starts at {s.start_at:%H:%M} after its latest start")
-        if s.due_at and s.late != (s.departure_at > s.due_at):
-            errors.append(f"{where}: late flag wrong")
-        if s.kind == StopKind.BREAK:
-            if s.travel_s or s.location.distance(prev.location) > 1e-9:
-                errors.append(f"{where}: a break is taken where the crew is")
-        elif same_provider and not (s.kept and s.travel_s == 0):
-            m = provider.matrices(
-                points=[(prev.location.x, prev.location.y), (s.location.x, s.location.y)],
-                vehicle_type=route.vehicle_type,
-            )
-            if abs(int(m.durations_s[0, 1]) - s.travel_s) > SLACK_S:
-                errors.append(f"{where}: leg {s.travel_s} s, provider says {m.durations_s[0, 1]}")
-            if abs(int(m.distances_m[0, 1]) - s.distance_m) > SLACK_S:
-                errors.append(f"{where}: leg {s.distance_m} m, provider says {m.distances_m[0, 1]}")
 
-    # The break.
+def _time_errors(prev, s) -> list[str]:
+    """Time arithmetic of one stop after the previous one: the leg, service, windows, lateness."""
+    errors: list[str] = []
+    slack = timedelta(seconds=SLACK_S)
+    where = f"stop {s.sequence} ({s.kind})"
+    if s.kept and prev.kind == StopKind.START and s.travel_s == 0:
+        pass  # a job in progress: the crew is already there
+    elif s.arrival_at - prev.departure_at - timedelta(seconds=s.travel_s) > slack or (
+        prev.departure_at + timedelta(seconds=s.travel_s) - s.arrival_at > slack
+    ):
+        errors.append(f"{where}: arrival does not follow the previous departure and the leg")
+    if s.start_at < s.arrival_at - slack:
+        errors.append(f"{where}: service starts before arrival")
+    if abs((s.departure_at - s.start_at).total_seconds() - s.service_s) > SLACK_S:
+        errors.append(f"{where}: departure is not start + service time")
+    if s.window_start and s.start_at < s.window_start - slack:
+        errors.append(f"{where}: starts before its window opens")
+    if s.window_end and s.start_at > s.window_end + slack:
+        errors.append(f"{where}: starts at {s.start_at:%H:%M} after its latest start")
+    if s.due_at and s.late != (s.departure_at > s.due_at):
+        errors.append(f"{where}: late flag wrong")
+    return errors
+
+
+def _leg_errors(route, prev, s, provider, same_provider) -> list[str]:
+    """A break is taken where the crew is; any other leg agrees with the travel-time provider
+    (when the plan was made with the same one; a job in progress has no leg)."""
+    where = f"stop {s.sequence} ({s.kind})"
+    if s.kind == StopKind.BREAK:
+        if s.travel_s or s.location.distance(prev.location) > 1e-9:
+            return [f"{where}: a break is taken where the crew is"]
+        return []
+    if not same_provider or (s.kept and s.travel_s == 0):
+        return []
+    errors: list[str] = []
+    m = provider.matrices(
+        points=[(prev.location.x, prev.location.y), (s.location.x, s.location.y)],
+        vehicle_type=route.vehicle_type,
+    )
+    if abs(int(m.durations_s[0, 1]) - s.travel_s) > SLACK_S:
+        errors.append(f"{where}: leg {s.travel_s} s, provider says {m.durations_s[0, 1]}")
+    if abs(int(m.distances_m[0, 1]) - s.distance_m) > SLACK_S:
+        errors.append(f"{where}: leg {s.distance_m} m, provider says {m.distances_m[0, 1]}")
+    return errors
+
+
+def _break_errors(stops, rule, shift_end) -> list[str]:
+    """At most one break; taken, long enough and inside its window when the route needs one."""
+    errors: list[str] = []
+    slack = timedelta(seconds=SLACK_S)
     breaks = [s for s in stops if s.kind == StopKind.BREAK]
-    rule = crew.break_rule
     if len(breaks) > 1:
         errors.append("more than one break")
-    if rule is not None:
-        needed = (
-            stops[-1].arrival_at > rule.earliest
-            and stops[0].departure_at < rule.latest
-            and route.shift_end - rule.earliest > timedelta(minutes=rule.minutes)
-        )
-        if needed and not breaks:
-            errors.append("no break although the route runs into the break window")
-        for b in breaks:
-            if b.service_s < rule.minutes * 60 - SLACK_S:
-                errors.append(f"break of {b.service_s / 60:.0f} min < {rule.minutes} min")
-            if not (rule.earliest - slack <= b.start_at <= rule.latest + slack):
-                errors.append(f"break at {b.start_at:%H:%M} outside its window")
+    if rule is None:
+        return errors
+    needed = (
+        stops[-1].arrival_at > rule.earliest
+        and stops[0].departure_at < rule.latest
+        and shift_end - rule.earliest > timedelta(minutes=rule.minutes)
+    )
+    if needed and not breaks:
+        errors.append("no break although the route runs into the break window")
+    for b in breaks:
+        if b.service_s < rule.minutes * 60 - SLACK_S:
+            errors.append(f"break of {b.service_s / 60:.0f} min < {rule.minutes} min")
+        if not (rule.earliest - slack <= b.start_at <= rule.latest + slack):
+            errors.append(f"break at {b.start_at:%H:%M} outside its window")
+    return errors
 
-    # Loads and disposal trips.
+
+def _load_errors(route, stops) -> list[str]:
+    """Loads and disposal trips: recomputed along the route, never over the capacity, emptied
+    at each disposal site (visited while open), home empty; no load on a vehicle without one."""
+    errors: list[str] = []
+    capacity = route.load_capacity
     load = 0
     for s in stops:
         if s.kind == StopKind.DISPOSAL:
-            if route.load_capacity is None:
-                errors.append("a disposal trip on a vehicle without a load")
+            errors += _disposal_errors(route, s)
             load = 0
-            site = s.disposal_site
-            if site is not None:
-                local = s.start_at.astimezone(route.shift_start.tzinfo)
-                if not (site.opens <= local.time() <= site.closes):
-                    errors.append(f"disposal site {site.code} is closed at {local:%H:%M}")
         else:
             load += s.load
         if s.load_after != load:
             errors.append(f"stop {s.sequence}: load after {s.load_after} != recomputed {load}")
-        if route.load_capacity is not None and load > route.load_capacity:
-            errors.append(f"stop {s.sequence}: load {load} > capacity {route.load_capacity}")
-        if route.load_capacity is None and s.load:
+        if capacity is not None and load > capacity:
+            errors.append(f"stop {s.sequence}: load {load} > capacity {capacity}")
+        if capacity is None and s.load:
             errors.append(f"stop {s.sequence}: a load on a vehicle without capacity")
-    if route.load_capacity is not None and stops[-1].load_after:
+    if capacity is not None and stops[-1].load_after:
         errors.append(f"back at the depot with a load of {stops[-1].load_after}")
+    return errors
+
+
+def _disposal_errors(route, s) -> list[str]:
+    errors: list[str] = []
+    if route.load_capacity is None:
+        errors.append("a disposal trip on a vehicle without a load")
+    site = s.disposal_site
+    if site is not None:
+        local = s.start_at.astimezone(route.shift_start.tzinfo)
+        if not (site.opens <= local.time() <= site.closes):
+            errors.append(f"disposal site {site.code} is closed at {local:%H:%M}")
     return errors

@@ -418,6 +418,25 @@ def test_the_celery_task_computes_a_queued_plan(roads):
     assert_feasible(plan)
 
 
+def test_a_background_plan_is_queued_by_the_task_name(roads, django_capture_on_commit_callbacks):
+    # services queue the task by its name (they do not import tasks.py): where the task is
+    # registered, eager mode still runs it in-process after the commit.
+    from celery import current_app
+
+    from fieldteams.routing import tasks
+
+    ring(2, metres=2000)
+    current_app.conf.task_always_eager = True
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            plan = route_plan_create(plan_date=PLAN_DAY, crew=roads, options=FAST, background=True)
+            assert plan.status == PlanStatus.QUEUED
+    finally:
+        current_app.conf.task_always_eager = False
+    assert tasks.route_plan_compute.name in current_app.tasks
+    assert_feasible(plan)
+
+
 class ManhattanTravelTimes:
     """A stand-in provider (what a pgRouting one would be): the planner must not care."""
 

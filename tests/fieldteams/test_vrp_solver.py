@@ -1,13 +1,17 @@
 """Route solver: the benchmark file formats, the PyVRP module, its options and the command.
 
 No database: the solver works on `VrpInstance`s, and the command only reads a file. The
-instances are the public ones in ../shared/data/vrp (or $GEO_OPS_VRP_DATA).
+instances are three of the public ones, copied into tests/data/vrp (see tests/data/README.md):
+the tests read nothing outside the repository (the benchmarks read the full sets elsewhere).
 """
 
+import csv
 import dataclasses
 import io
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,14 +21,12 @@ from fieldteams.routing.checks import check_solution, file_distance_units
 from fieldteams.routing.instances import InstanceFormatError, parse_instance, read_instance
 from fieldteams.routing.solver import Solution, VehicleSpec, solve
 
-VRP_DATA = Path(
-    os.environ.get(
-        "GEO_OPS_VRP_DATA", Path(__file__).resolve().parents[3] / "shared" / "data" / "vrp"
-    )
-)
+VRP_DATA = Path(__file__).resolve().parents[1] / "data" / "vrp"
 A_N32_K5 = VRP_DATA / "Augerat_A" / "A-n32-k5.vrp"
 C101 = VRP_DATA / "Solomon_100" / "C101.100.10.vrptw"
 C201 = VRP_DATA / "Solomon_100" / "C201.100.3.vrptw"
+with (VRP_DATA / "best_known.csv").open(newline="") as rows:
+    BEST_KNOWN = {row["instance"]: float(row["best_known"]) for row in csv.DictReader(rows)}
 
 # The proven optimum of A-n32-k5 (784), in CVRPLIB's solution numbering (customer = node - 1).
 A_N32_K5_OPTIMUM = [
@@ -93,7 +95,7 @@ def test_cvrplib_file_parsed_with_rounded_euclidean_distances():
     assert inst.distance(1, 3) == 78
     # The proven optimal tour has length 784 under this convention and fits the trucks.
     routes = as_nodes(A_N32_K5_OPTIMUM)
-    assert tour_units(inst, routes) == 784
+    assert tour_units(inst, routes) == BEST_KNOWN["A-n32-k5"] == 784
     assert check_solution(inst, manual_solution(inst, routes)) == []
 
 
@@ -114,7 +116,7 @@ def test_lkh3_vrptw_file_parsed_in_the_solomon_convention():
     # The known optimum with 10 vehicles is 827.3 in this convention (with exact Euclidean
     # distances it would be 828.9), and meets every window.
     routes = as_nodes(C101_OPTIMUM)
-    assert tour_units(inst, routes) == 8273
+    assert tour_units(inst, routes) == 8273 and BEST_KNOWN["C101"] == 827.3
     assert check_solution(inst, manual_solution(inst, routes)) == []
 
 
@@ -159,7 +161,7 @@ def test_cvrp_instance_solved_near_the_optimum():
     assert solution.feasible and check_solution(inst, solution) == []
     assert solution.num_routes <= 5
     assert sorted(n for r in solution.routes for n in r) == list(range(2, 33))
-    assert solution.distance <= 784 * 1.02
+    assert solution.distance <= BEST_KNOWN["A-n32-k5"] * 1.02
     assert solution.runtime_s < 3
 
 
@@ -168,7 +170,7 @@ def test_solomon_instance_feasible_under_windows_and_the_tight_fleet():
     solution = solve(instance=inst, time_limit_s=2.0)
     assert solution.feasible and check_solution(inst, solution) == []
     assert solution.num_routes <= 3
-    assert solution.distance <= 589.1 * 1.05
+    assert solution.distance <= BEST_KNOWN["C201"] * 1.05
     # Distance reported exactly at 0.1 resolution in the file's convention.
     assert solution.distance == solution.distance_units / 10
     # The schedule is in file time units and meets each window.
@@ -189,7 +191,7 @@ def test_tight_fleet_with_windows_is_feasible_within_a_short_limit():
     solution = solve(instance=inst, time_limit_s=1.5, seed=3)
     assert solution.feasible and check_solution(inst, solution) == []
     assert solution.num_routes <= 10
-    assert solution.distance <= 827.3 * 1.03
+    assert solution.distance <= BEST_KNOWN["C101"] * 1.03
 
 
 def test_prize_collecting_drops_low_priority_jobs_when_capacity_is_short():
@@ -247,7 +249,7 @@ def test_command_prints_json_with_file_node_numbers_and_distance():
     assert len(result["routes"]) <= 5
     inst = read_instance(A_N32_K5)
     assert result["distance"] == tour_units(inst, result["routes"])
-    assert result["distance"] <= 784 * 1.03
+    assert result["distance"] <= BEST_KNOWN["A-n32-k5"] * 1.03
 
 
 def test_command_text_summary_and_errors(tmp_path):
@@ -262,3 +264,26 @@ def test_command_text_summary_and_errors(tmp_path):
     bad.write_text("NAME : bad\nDIMENSION : x\n")
     with pytest.raises(CommandError, match="DIMENSION"):
         call_command("solve_vrp_file", str(bad))
+
+
+# --- start-up ------------------------------------------------------------------------------
+
+
+def test_the_solver_library_loads_only_to_solve():
+    # What a web worker or a command imports of route planning (the API views, the services,
+    # the tasks, the commands) must not import PyVRP or OR-Tools: they load inside the
+    # functions that solve, so start-up does not pay for them.
+    code = (
+        "import sys, django; django.setup(); "
+        "import fieldteams.api.routes, fieldteams.routing.services, fieldteams.routing.tasks, "
+        "fieldteams.routing.validate, fieldteams.management.commands.solve_vrp_file, "
+        "fieldteams.management.commands.suggest_routes; "
+        "print(sorted(m for m in ('pyvrp', 'ortools') if m in sys.modules))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "geo_ops.settings.test"}
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=repo, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

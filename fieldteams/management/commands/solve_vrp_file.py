@@ -9,6 +9,10 @@ from fieldteams.routing.solver import solve
 
 
 class Command(BaseCommand):
+    # No system checks: the command reads a file and solves it, with no database, URLs or
+    # models; the URL check alone imports every view module (scipy, pandas, ...), seconds of
+    # start-up that `--time-limit` does not count.
+    requires_system_checks = []
     help = (
         "Solve a CVRPLIB .vrp or LKH-3 .vrptw instance file; routes use the file's node numbers "
         "and the distance uses the file's own convention (EUC_2D rounded, Solomon x10 truncated)."

@@ -40,38 +40,17 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=["text", "json"], default="text")
 
     def handle(self, *args, **o):
-        try:
-            plan_date = date.fromisoformat(o["date"]) if o["date"] else timezone.localdate()
-        except ValueError as exc:
-            raise CommandError("--date must be YYYY-MM-DD") from exc
-        crew = department = branch = None
-        if o["crew"]:
-            crew = Crew.objects.filter(code=o["crew"]).first()
-            if crew is None:
-                raise CommandError(f"no crew {o['crew']!r}")
-        if o["department"]:
-            department = Department.objects.filter(code=o["department"]).first()
-            if department is None:
-                raise CommandError(f"no department {o['department']!r}")
-        if o["branch"]:
-            branch = BranchMunicipality.objects.filter(code=o["branch"]).first()
-            if branch is None:
-                raise CommandError(f"no branch municipality {o['branch']!r}")
-        options = {
-            "time_limit_s": o["time_limit"],
-            "include_unassigned": o["unassigned"],
-            "unassigned_radius_m": o["radius"],
-            "include_hotspots": o["hotspots"],
-            "sla": o["sla"],
-            "seed": o["seed"],
-        }
+        plan_date = _plan_date(o["date"])
+        crew = _find(Crew, o["crew"], "crew")
+        department = _find(Department, o["department"], "department")
+        branch = _find(BranchMunicipality, o["branch"], "branch municipality")
         try:
             plan = route_plan_create(
                 plan_date=plan_date,
                 crew=crew,
                 department=department,
                 branch=branch,
-                options={k: v for k, v in options.items() if v is not None},
+                options=_plan_options(o),
                 actor_label="command:suggest_routes",
                 background=o["background"],
             )
@@ -124,3 +103,33 @@ class Command(BaseCommand):
         for drop in data["dropped"]:
             what = drop["report"]["tracking_number"] if drop["report"] else drop["hotspot"]
             self.stdout.write(f"left out: {what} ({drop['reason']}): {drop['detail']}")
+
+
+def _plan_date(value: str | None) -> date:
+    try:
+        return date.fromisoformat(value) if value else timezone.localdate()
+    except ValueError as exc:
+        raise CommandError("--date must be YYYY-MM-DD") from exc
+
+
+def _find(model, code: str | None, what: str):
+    """The row with this code, None when no code is given; a clear error for an unknown one."""
+    if not code:
+        return None
+    row = model.objects.filter(code=code).first()
+    if row is None:
+        raise CommandError(f"no {what} {code!r}")
+    return row
+
+
+def _plan_options(o: dict) -> dict:
+    """The plan options given on the command line (the rest take the settings' defaults)."""
+    options = {
+        "time_limit_s": o["time_limit"],
+        "include_unassigned": o["unassigned"],
+        "unassigned_radius_m": o["radius"],
+        "include_hotspots": o["hotspots"],
+        "sla": o["sla"],
+        "seed": o["seed"],
+    }
+    return {k: v for k, v in options.items() if v is not None}

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from pyproj import Geod
 
+from geo_ops.db.prepared import PreparedStatement
 from geo_ops.reports.models import (
     OPEN_STATUSES,
     EventKind,
@@ -27,7 +28,6 @@ from geo_ops.reports.models import (
     ReportEvent,
     Status,
 )
-from geo_ops.reports.selectors import PreparedStatement
 
 from .calendar import sla_due_at, working_calendar
 from .dispatch import Decision, Dispatcher, ReportFacts, candidates_for

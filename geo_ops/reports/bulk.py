@@ -55,6 +55,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Now
 
+from geo_ops.db.staging import COPY_TOKENS, CopyPartError, StagedParts, end_marker_line, new_tag
 from layers.selectors import boundary_join_sql, grid_join_sql
 
 from .models import (
@@ -65,7 +66,6 @@ from .models import (
     Report,
     Status,
 )
-from .staging import COPY_TOKENS, CopyPartError, StagedParts, end_marker_line, new_tag
 
 logger = logging.getLogger(__name__)
 
@@ -1195,7 +1195,9 @@ def reports_import(
     nested = connection.in_atomic_block
     # The staging parts are committed tables, except inside a caller's transaction: dropped
     # when the import fails (see staging).
-    staged = StagedParts(new_tag(), in_transaction=nested)
+    staged = StagedParts(
+        new_tag(), in_transaction=nested, sessions=settings.GEO_OPS_IMPORT_COPY_SESSIONS
+    )
     with staged as parts, transaction.atomic(), connection.cursor() as cursor:
         run = _Run(cursor, source, summary, parts)
         run.load()

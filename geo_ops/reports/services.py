@@ -13,6 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from geo_ops.db.prepared import PreparedStatement
 from layers.selectors import boundaries_for_point
 
 from .errors import OUTSIDE_SERVICE_AREA, IntakeError
@@ -27,7 +28,7 @@ from .models import (
     ReportEvent,
     Status,
 )
-from .selectors import PreparedStatement, category_resolve
+from .selectors import category_resolve
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The bulk import's COPY in parts (geo_ops.reports.staging): cuts at record boundaries, rows
+"""The bulk import's COPY in parts (geo_ops.db.staging): cuts at record boundaries, rows
 numbered in file order across the parts, errors placed on the file's line, no part left behind.
 
 The tests make every file "big": PART_MIN_BYTES is lowered so that a few dozen rows are cut
@@ -19,7 +19,7 @@ import psycopg2
 import pytest
 from django.db import connection, transaction
 
-from geo_ops.reports import staging
+from geo_ops.db import staging
 from geo_ops.reports.bulk import ReportImportError, reports_import
 from geo_ops.reports.models import ImportBatch, Report
 from tests.conftest import KHOBAR_CENTRE, OPEN_GULF

@@ -1,27 +1,24 @@
 """Reads of the report core."""
 
-import math
-
 from django.contrib.gis.geos import Point
 from django.db import connection
-from django.utils.translation import gettext as _
 
 from geo_ops.db.prepared import PreparedStatement
 
-from .errors import IntakeError
+from . import rules
 from .models import Category, Report
 
 
 def category_resolve(*, code: str) -> tuple[Category, Category | None]:
-    """(top-level category, subcategory or None) for a category or subcategory code."""
+    """(top-level category, subcategory or None) for a category or subcategory code in use."""
     code = (code or "").strip()
     if not code:
-        raise IntakeError("category", _("This field is required."), code="required")
+        raise rules.CATEGORY_MISSING.error()
     with connection.cursor() as cursor:
         _CATEGORY_STATEMENT.execute(cursor, {"code": code})
         row = cursor.fetchone()
     if row is None:
-        raise IntakeError("category", _("Unknown category %(code)r.") % {"code": code}, "unknown")
+        raise rules.CATEGORY_UNKNOWN.error(code=code)
     width = len(_CATEGORY_FIELDS)
     category = Category.from_db(connection.alias, _CATEGORY_FIELDS, row[:width])
     if category.parent_id:
@@ -31,24 +28,7 @@ def category_resolve(*, code: str) -> tuple[Category, Category | None]:
 
 def point_from_coordinates(*, lon, lat) -> Point:
     """A WGS84 point from untrusted longitude and latitude (numbers or numeric strings)."""
-    values = {}
-    for field, raw, limit in (("lon", lon, 180), ("lat", lat, 90)):
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
-            raise IntakeError(field, _("This field is required."), code="required")
-        if isinstance(raw, bool):
-            raise IntakeError(field, _("Must be a number."))
-        try:
-            value = float(raw)
-        except (TypeError, ValueError):
-            raise IntakeError(field, _("Must be a number.")) from None
-        if not math.isfinite(value):
-            raise IntakeError(field, _("Must be a finite number."))
-        if not -limit <= value <= limit:
-            raise IntakeError(
-                field, _("Must be between %(low)s and %(high)s.") % {"low": -limit, "high": limit}
-            )
-        values[field] = value
-    return Point(values["lon"], values["lat"], srid=4326)
+    return Point(rules.LON.parse(lon), rules.LAT.parse(lat), srid=4326)
 
 
 def report_public_queryset():
@@ -69,6 +49,7 @@ _CATEGORY_STATEMENT = PreparedStatement(
     + ", ".join([f'p."{column}"' for column in _CATEGORY_COLUMNS])
     + """
     FROM reports_category AS c LEFT JOIN reports_category AS p ON p.id = c.parent_id
-    WHERE c.code = %(code)s AND c.active""",
+    WHERE c.code = %(code)s AND """
+    + rules.CATEGORY_IN_USE_SQL,
     {"code": "text"},
 )

@@ -138,7 +138,7 @@ def reports_import(
     # Inside a caller's transaction, the SET LOCAL settings of the import would outlive it.
     nested = connection.in_atomic_block
     # The staging parts are committed tables, except inside a caller's transaction: dropped
-    # when the import fails (see staging).
+    # when the import fails (see geo_ops.db.staging).
     staged = StagedParts(
         new_tag(), in_transaction=nested, sessions=settings.GEO_OPS_IMPORT_COPY_SESSIONS
     )
@@ -147,48 +147,21 @@ def reports_import(
         run.load()
         rebuild = primary_key = False
         if commit:
-            # A load big relative to the table rebuilds the indexes (see insert._drop_secondary),
-            # which needs ACCESS EXCLUSIVE. Taken now, before anything is compared with the table,
-            # so that "already present" stays true until the commit, and taken at once rather
-            # than as a weaker lock upgraded later: an intake transaction that read the table
-            # and then waits to insert would deadlock with the upgrade. Readers wait until the
-            # commit: the price of the fast path, paid only for big loads.
-            existing = existing_rows(cursor)
-            rows = run.rows
-            rebuild = big_load(rows, existing) if rebuild_indexes is None else rebuild_indexes
-            if rebuild:
-                # Rebuilding the primary key too drops the foreign keys of the tables that
-                # refer to it: those are locked now as well, in the same statement.
-                referring = referring_tables(cursor)
-                primary_key = primary_key_rebuild_pays(cursor, rows=rows, referring=referring)
-                locked = [Report._meta.db_table, *(referring if primary_key else [])]
-                cursor.execute(f"LOCK TABLE {', '.join(locked)} IN ACCESS EXCLUSIVE MODE")
+            rebuild, primary_key, existing = _lock_for_rebuild(
+                cursor, rows=run.rows, rebuild_indexes=rebuild_indexes
+            )
         run.keys()
         check(run)
         duplicates(run)
         locate(run)
         run.count()
         if commit:
-            batch = ImportBatch.objects.create(source=str(path)[:500], actor=actor_label[:200])
             # Decided again on what will really be inserted (a repeated file inserts nothing).
             if rebuild_indexes is None:
                 rebuild = rebuild and big_load(summary.inserted, existing)
-            inserted = insert_rows(
-                run, batch_id=batch.pk, rebuild=rebuild, primary_key=rebuild and primary_key
+            _store(
+                run, path=path, actor_label=actor_label, rebuild=rebuild, primary_key=primary_key
             )
-            # Rows that lost a race with a concurrent insert of the same external_id.
-            summary.already_present += summary.inserted - inserted
-            summary.inserted = inserted
-            summary.rebuilt_indexes = rebuild
-            ImportBatch.objects.filter(pk=batch.pk).update(
-                finished_at=Now(),
-                rows_read=summary.read,
-                rows_inserted=summary.inserted,
-                rows_already_present=summary.already_present,
-                rows_rejected=summary.rejected,
-            )
-            summary.batch_id = batch.pk
-            summary.committed = True
         if rejects_path:
             run.write_rejects(Path(rejects_path))
         run.drop_scratch()
@@ -200,3 +173,52 @@ def reports_import(
     summary.seconds = time.perf_counter() - started
     summary.timings["commit"] = time.perf_counter() - run.mark
     return summary
+
+
+def _lock_for_rebuild(cursor, *, rows: int, rebuild_indexes: bool | None) -> tuple[bool, bool, int]:
+    """(rebuild, primary_key, existing): whether a committed load rebuilds the indexes (and the
+    primary key too), and the rows the table holds; what a rebuild changes is locked now.
+
+    A load big relative to the table rebuilds the indexes (see insert._drop_secondary), which
+    needs ACCESS EXCLUSIVE. Taken before anything is compared with the table, so that "already
+    present" stays true until the commit, and taken at once rather than as a weaker lock
+    upgraded later: an intake transaction that read the table and then waits to insert would
+    deadlock with the upgrade. Readers wait until the commit: the price of the fast path, paid
+    only for big loads.
+    """
+    existing = existing_rows(cursor)
+    rebuild = big_load(rows, existing) if rebuild_indexes is None else rebuild_indexes
+    primary_key = False
+    if rebuild:
+        # Rebuilding the primary key too drops the foreign keys of the tables that refer to it:
+        # those are locked now as well, in the same statement.
+        referring = referring_tables(cursor)
+        primary_key = primary_key_rebuild_pays(cursor, rows=rows, referring=referring)
+        locked = [Report._meta.db_table, *(referring if primary_key else [])]
+        cursor.execute(f"LOCK TABLE {', '.join(locked)} IN ACCESS EXCLUSIVE MODE")
+    return rebuild, primary_key, existing
+
+
+def _store(
+    run: ImportRun, *, path: Path, actor_label: str, rebuild: bool, primary_key: bool
+) -> None:
+    """The insert with the ImportBatch that is its audit record; the summary then counts what
+    was really inserted."""
+    summary = run.summary
+    batch = ImportBatch.objects.create(source=str(path)[:500], actor=actor_label[:200])
+    inserted = insert_rows(
+        run, batch_id=batch.pk, rebuild=rebuild, primary_key=rebuild and primary_key
+    )
+    # Rows that lost a race with a concurrent insert of the same external_id.
+    summary.already_present += summary.inserted - inserted
+    summary.inserted = inserted
+    summary.rebuilt_indexes = rebuild
+    ImportBatch.objects.filter(pk=batch.pk).update(
+        finished_at=Now(),
+        rows_read=summary.read,
+        rows_inserted=summary.inserted,
+        rows_already_present=summary.already_present,
+        rows_rejected=summary.rejected,
+    )
+    summary.batch_id = batch.pk
+    summary.committed = True

@@ -27,6 +27,9 @@ class PreparedStatement:
     REPLAN_EVERY = 100
 
     _placeholder = re.compile(r"%\((\w+)\)s")
+    # Every statement's name -> its PREPARE: a connection knows a statement by name only, so a
+    # second statement under a taken name would EXECUTE the first one's plan.
+    _names: dict[str, str] = {}
 
     def __init__(self, name: str, sql: str, types: dict[str, str]):
         self.name = name
@@ -40,6 +43,8 @@ class PreparedStatement:
         )
         args = ", ".join(f"%({param})s::{sql_type}" for param, sql_type in types.items())
         self.execute_sql = f"EXECUTE {name} ({args})"
+        if self._names.setdefault(name, self.prepare_sql) != self.prepare_sql:
+            raise ValueError(f"A different prepared statement is already named {name!r}.")
 
     def prepare(self, cursor) -> None:
         """PREPARE the statement on the cursor's connection unless it already has it."""

@@ -35,8 +35,8 @@ from django.db import connection
 from django.utils import timezone
 from pyproj import Geod
 
+from geo_ops.db.prepared import PreparedStatement
 from geo_ops.reports.models import Category
-from geo_ops.reports.selectors import PreparedStatement
 
 from .models import ACTIVE_STATES, AssignmentState
 

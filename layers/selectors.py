@@ -12,7 +12,7 @@ from django.contrib.gis.geos import Point
 from django.db import connection
 from django.db.models import QuerySet
 
-from geo_ops.reports.selectors import PreparedStatement
+from geo_ops.db.prepared import PreparedStatement
 
 from .models import BranchMunicipality, District
 

@@ -18,12 +18,12 @@ from django.db.models import Count, FloatField, IntegerField, Max, QuerySet, Sum
 from django.db.models.functions import Cast, Floor
 from django.utils import timezone
 
+from geo_ops.db.functions import SimplifyPreserveTopology, X, Y
 from geo_ops.reports.models import Category, Report, ReportEvent
 from geo_ops.reports.privacy import public_bbox_filter, publicly_located
 from layers.models import BranchMunicipality
 
 from . import conf
-from .dbfunctions import SimplifyPreserveTopology, X, Y
 from .models import SUMMARY_CELL_DEG, PublicMapCell, PublicMapSummary
 
 # Category colours (Okabe-Ito, distinguishable with the common colour-vision deficiencies).

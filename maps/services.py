@@ -14,13 +14,13 @@ from django.db.models import Count, IntegerField, Sum
 from django.db.models.functions import Cast, Floor
 from django.utils import timezone
 
+from geo_ops.db.functions import X, Y
 from geo_ops.reports.models import Channel, Report
 from geo_ops.reports.privacy import public_location_expression
 from geo_ops.reports.selectors import point_from_coordinates
 from geo_ops.reports.services import report_create
 
 from . import conf
-from .dbfunctions import X, Y
 from .models import SUMMARY_CELL_DEG, PublicMapCell, PublicMapSummary
 from .photos import CleanPhoto
 from .selectors import public_map_summary, public_open_reports, without_jit

@@ -12,8 +12,8 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
+from geo_ops.db.prepared import PreparedStatement
 from geo_ops.reports.models import EventKind, Report, Status
-from geo_ops.reports.selectors import PreparedStatement
 from geo_ops.reports.workflow import (
     Change,
     Event,

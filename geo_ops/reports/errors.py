@@ -1,7 +1,5 @@
 """The one error type intake raises for bad input, shared by the REST API and Open311."""
 
-from django.utils.translation import gettext_lazy as _
-
 
 class IntakeError(Exception):
     """Bad input: names the field and says why. Nothing has been stored when it is raised."""
@@ -11,8 +9,3 @@ class IntakeError(Exception):
         self.field = field
         self.message = message
         self.code = code
-
-
-OUTSIDE_SERVICE_AREA = _(
-    "The location is outside the service area: no branch municipality contains it."
-)

@@ -4,18 +4,17 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.contrib.gis.geos import Point
-from django.core.exceptions import ValidationError
-from django.core.validators import EmailValidator
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from geo_ops.db.prepared import PreparedStatement
 from layers.selectors import boundaries_for_point
 
+from . import rules
 from .dispatching import report_hand_over
-from .errors import OUTSIDE_SERVICE_AREA, IntakeError
+from .errors import IntakeError
 from .models import (
     OPEN_STATUSES,
     Category,
@@ -26,7 +25,8 @@ from .models import (
     ReporterContact,
     Status,
 )
-from .selectors import PreparedStatement, category_resolve
+from .rules import OUTSIDE_SERVICE_AREA
+from .selectors import category_resolve
 from .workflow import Event, Role, already_reported_note, report_insert, report_reported_again
 
 
@@ -134,28 +134,12 @@ def duplicate_original_for(
 
 
 def _validate_text(*, description: str, address: str, reporter: Reporter, channel: str) -> None:
-    if channel not in Channel.values:
-        raise IntakeError(
-            "channel", _("Unknown channel; use one of: %(c)s.") % {"c": ", ".join(Channel.values)}
-        )
-    limit = settings.GEO_OPS_DESCRIPTION_MAX_CHARS
-    if len(description) > limit:
-        raise IntakeError(
-            "description",
-            _("At most %(limit)d characters (got %(n)d).")
-            % {"limit": limit, "n": len(description)},
-            code="too_long",
-        )
-    if len(address) > 500:
-        raise IntakeError("address", _("At most 500 characters."), code="too_long")
-    for field, value, limit in (("name", reporter.name, 200), ("phone", reporter.phone, 40)):
-        if len(value) > limit:
-            raise IntakeError(f"reporter.{field}", _("At most %(n)d characters.") % {"n": limit})
-    if reporter.email:
-        try:
-            EmailValidator()(reporter.email)
-        except ValidationError:
-            raise IntakeError("reporter.email", _("Enter a valid e-mail address.")) from None
+    rules.CHANNEL.check(channel)
+    rules.DESCRIPTION.check(description)
+    rules.ADDRESS.check(address)
+    rules.REPORTER_NAME.check(reporter.name)
+    rules.REPORTER_PHONE.check(reporter.phone)
+    rules.REPORTER_EMAIL.check(reporter.email)
 
 
 IDEMPOTENCY_STATEMENT = PreparedStatement(

@@ -75,7 +75,7 @@ DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
 # would dominate a 5 ms intake request.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# Intake's hot raw-SQL statements are server-side prepared statements (reports.selectors.
+# Intake's hot raw-SQL statements are server-side prepared statements (geo_ops.db.prepared.
 # PreparedStatement) so that PostgreSQL plans them once per connection. With the default
 # plan_cache_mode (auto) it kept re-planning dispatch's candidates statement on every call (its
 # generic plan's estimate looks costlier than the custom plans': an array of unknown length),
@@ -138,8 +138,8 @@ GEO_OPS_METRIC_SRID = env.int("GEO_OPS_METRIC_SRID", default=32639)
 # each point-in-polygon test cheap and the GiST boxes tight (mapit uses the same trick).
 GEO_OPS_SUBDIVIDE_MAX_VERTICES = env.int("GEO_OPS_SUBDIVIDE_MAX_VERTICES", default=128)
 GEO_OPS_DESCRIPTION_MAX_CHARS = 4000
-# Sessions that COPY one big CSV import in parts at the same time (reports.staging); 0: one per
-# core of this machine, at most 4 (set it to the database server's cores when that is another
+# Sessions that COPY one big CSV import in parts at the same time (geo_ops.db.staging); 0: one
+# per core of this machine, at most 4 (set it to the database server's cores when that is another
 # machine).
 GEO_OPS_IMPORT_COPY_SESSIONS = env.int("GEO_OPS_IMPORT_COPY_SESSIONS", default=0)
 # Basemap tiles for every map page (a setting so an offline deployment can point at its own).

@@ -578,9 +578,9 @@ def test_a_row_stored_concurrently_counts_as_already_present(tmp_path, monkeypat
     small-load path takes no table lock): the insert falls back to ON CONFLICT DO NOTHING."""
     from django.contrib.gis.geos import Point
 
-    from geo_ops.reports import bulk
+    from geo_ops.reports.bulk.run import ImportRun
 
-    count = bulk._Run.count
+    count = ImportRun.count
 
     def count_then_race(run):
         count(run)
@@ -591,7 +591,7 @@ def test_a_row_stored_concurrently_counts_as_already_present(tmp_path, monkeypat
             external_id="RACE-2",
         )
 
-    monkeypatch.setattr(bulk._Run, "count", count_then_race)
+    monkeypatch.setattr(ImportRun, "count", count_then_race)
     path = write_csv(tmp_path / "race.csv", [row("RACE-1"), row("RACE-2"), row("RACE-3")])
 
     summary = reports_import(path=path, commit=True, actor_label="t")

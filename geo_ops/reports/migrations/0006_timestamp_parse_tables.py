@@ -1,5 +1,5 @@
-"""Lookup tables that the bulk import parses timestamps with (geo_ops/reports/bulk.py,
-_timestamp_sql): every valid date of 1900-2099, time of day and UTC offset, as text and value.
+"""Lookup tables that the bulk import parses timestamps with (geo_ops/reports/bulk/parsing.py,
+timestamp_sql): every valid date of 1900-2099, time of day and UTC offset, as text and value.
 
 Fixed data, made once here instead of by every import (~0.3-0.4 s of a 1M-row import on this
 2-core machine, with their ANALYZE). No model: nothing but that SQL reads them. Default

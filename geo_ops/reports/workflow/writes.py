@@ -13,9 +13,10 @@ from datetime import datetime
 
 from django.db import connection
 
+from geo_ops.db.prepared import PreparedStatement
+
 from ..choices import OPEN_STATUSES, EventKind, Priority
 from ..models import Report
-from ..selectors import PreparedStatement
 from .transitions import CLOSING_STATUSES, WorkflowError
 
 

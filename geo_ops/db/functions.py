@@ -1,4 +1,4 @@
-"""Thin wrappers for the PostGIS functions the map queries need and Django does not provide."""
+"""Thin wrappers for PostGIS functions that Django does not provide (the map queries use them)."""
 
 from django.contrib.gis.db.models.functions import GeomOutputGeoFunc
 from django.db.models import FloatField, Func

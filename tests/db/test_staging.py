@@ -1,4 +1,4 @@
-"""The bulk import's COPY in parts (geo_ops.reports.staging): cuts at record boundaries, rows
+"""The bulk import's COPY in parts (geo_ops.db.staging): cuts at record boundaries, rows
 numbered in file order across the parts, errors placed on the file's line, no part left behind.
 
 The tests make every file "big": PART_MIN_BYTES is lowered so that a few dozen rows are cut
@@ -13,13 +13,14 @@ import json
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import psycopg2
 import pytest
 from django.db import connection, transaction
 
-from geo_ops.reports import staging
+from geo_ops.db import staging
 from geo_ops.reports.bulk import ReportImportError, reports_import
 from geo_ops.reports.models import ImportBatch, Report
 from tests.conftest import KHOBAR_CENTRE, OPEN_GULF
@@ -171,11 +172,26 @@ def test_parts_of_a_committed_or_dry_run_or_failed_import_are_dropped(
     def fail(*args, **kwargs):
         raise RuntimeError("the insert broke")
 
-    monkeypatch.setattr("geo_ops.reports.bulk._insert", fail)
+    monkeypatch.setattr("geo_ops.reports.bulk.insert_rows", fail)
     again = numbered_file(tmp_path, [row(f"E-{i}") for i in range(30)])
     with pytest.raises(RuntimeError):
         reports_import(path=again, commit=True, actor_label="t")
     assert part_tables() == [] and Report.objects.count() == 30
+
+
+def wait_for_lock_release(key: int, seconds: float = 10) -> None:
+    """A closed session's backend ends (and lets go of its advisory locks) a moment after the
+    client closed it: on a busy machine, later than the next statement of the test."""
+    deadline = time.monotonic() + seconds
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = %s)",
+                [key],
+            )
+            if not cursor.fetchone()[0]:
+                return
+            time.sleep(0.05)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -198,6 +214,7 @@ def test_parts_left_by_a_dead_import_are_dropped_but_a_running_ones_are_kept(
         assert part_tables() == [running]
     finally:
         other.close()
+    wait_for_lock_release(int("0000beef", 16))
     reports_import(path=numbered_file(tmp_path, [row("S-2")]), commit=True, actor_label="t")
     assert part_tables() == []
     assert list(Report.objects.values_list("external_id", flat=True).order_by("id")) == [

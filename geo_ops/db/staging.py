@@ -1,18 +1,20 @@
-"""Step 1 of the bulk import: COPY of the file into staging tables, in parts loaded at once.
+"""COPY of a bulk load's file into staging tables, in parts loaded at once (the bulk import's
+step 1, geo_ops.reports.bulk).
 
 One COPY runs in one backend, which parses the whole CSV on one core: 2.6 of the 17.8 s that
 the benchmark's million rows (140 MB) take on the 2-core machine. A CSV file is therefore cut
-at record boundaries into one part per core (at most MAX_DEFAULT_SESSIONS, unless
-`GEO_OPS_IMPORT_COPY_SESSIONS` says otherwise; parts of at least PART_MIN_BYTES; fewer when the
-server refuses more connections), and each part goes into a table of its own through a
-session of its own, all at the same time: the file loads in about half the time. A GeoJSON
-file, converted to CSV rows by Python while COPY reads, and a small CSV file make a single part.
+at record boundaries into one part per core (at most MAX_DEFAULT_SESSIONS, unless the caller
+asks for another number: the import passes `GEO_OPS_IMPORT_COPY_SESSIONS`; parts of at least
+PART_MIN_BYTES; fewer when the server refuses more connections), and each part goes into a
+table of its own through a session of its own, all at the same time: the file loads in about
+half the time. A GeoJSON file, converted to CSV rows by Python while COPY reads, and a small
+CSV file make a single part.
 
 Each part is made and loaded in one transaction of its session, so COPY can write its rows
 already frozen (FREEZE: the import's scans then skip the visibility checks of a million fresh
 rows). The import's own transaction can only read committed tables, so unlike its other scratch
 tables the parts outlive a failure: `StagedParts` drops them when the import fails, and the
-import's success drops them with its other scratch tables (`_Run.drop_scratch`). An import that
+import's success drops them with its other scratch tables (`StagedParts.dropped`). An import that
 dies without either (its process killed, its connection lost) leaves them behind; the next
 import drops them. Every import holds an advisory lock on its tag, on the session that made its
 first part, for as long as it runs; a part whose tag can be locked belongs to no running import.
@@ -39,7 +41,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg2
-from django.conf import settings
 from django.db import connection, transaction
 
 logger = logging.getLogger(__name__)
@@ -56,10 +57,11 @@ _LOCK_CLASS = 0x67656F  # "geo"
 _READ_BYTES = 1 << 20  # bytes per read of a COPY stream, and per chunk when counting quotes
 
 
-def copy_sessions() -> int:
-    """How many COPY sessions one import runs at most: the setting, else one per core (capped)."""
-    if settings.GEO_OPS_IMPORT_COPY_SESSIONS > 0:
-        return settings.GEO_OPS_IMPORT_COPY_SESSIONS
+def copy_sessions(configured: int = 0) -> int:
+    """How many COPY sessions one import runs at most: `configured` when above 0 (the caller's
+    setting), else one per core (capped)."""
+    if configured > 0:
+        return configured
     cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     return min(MAX_DEFAULT_SESSIONS, len(cores) if cores else os.cpu_count() or 1)
 
@@ -202,11 +204,13 @@ class StagedParts:
 
     in_transaction: the import runs inside a caller's transaction; its one part is then made in
     that transaction, through the import's own connection (see the module's docstring).
+    sessions: the most COPY sessions to load a file with (copy_sessions; 0: one per core).
     """
 
-    def __init__(self, tag: str, *, in_transaction: bool):
+    def __init__(self, tag: str, *, in_transaction: bool, sessions: int = 0):
         self.tag = tag
         self.in_transaction = in_transaction
+        self.sessions = sessions
         self.tables: list[str] = []
         self.rows: list[int] = []
         self.dropped = False
@@ -261,7 +265,7 @@ class StagedParts:
         streams: list[_Watched] = []
         try:  # whatever happens, every helper session and every stream is closed (twice: no harm)
             if not self.in_transaction:
-                wanted = max(1, min(copy_sessions(), (end - start) // PART_MIN_BYTES))
+                wanted = max(1, min(copy_sessions(self.sessions), (end - start) // PART_MIN_BYTES))
                 sessions = [self._owner, *_helper_sessions(wanted - 1)]
             if path is None:
                 ranges = [(0, 0)]

@@ -1,8 +1,6 @@
 """Moving models between apps in a migration: their content types, and so the permissions granted
 on them, follow the models."""
 
-from django.conf import settings
-
 
 def content_types_move(*, apps, models: tuple[str, ...], from_label: str, to_label: str) -> None:
     """Relabel the content types of `models` (lower-case model names) from one app to another.
@@ -14,8 +12,6 @@ def content_types_move(*, apps, models: tuple[str, ...], from_label: str, to_lab
     """
     content_type_model = apps.get_model("contenttypes", "ContentType")
     permission_model = apps.get_model("auth", "Permission")
-    group_grants = apps.get_model("auth", "Group").permissions.through
-    user_grants = apps.get_model(settings.AUTH_USER_MODEL).user_permissions.through
     for model in models:
         old = content_type_model.objects.filter(app_label=from_label, model=model).first()
         if old is None:
@@ -29,7 +25,18 @@ def content_types_move(*, apps, models: tuple[str, ...], from_label: str, to_lab
             target, _created = permission_model.objects.get_or_create(
                 content_type=new, codename=permission.codename, defaults={"name": permission.name}
             )
-            for grant in group_grants.objects.filter(permission=permission):
-                group_grants.objects.get_or_create(group_id=grant.group_id, permission=target)
-            for grant in user_grants.objects.filter(permission=permission):
-                user_grants.objects.get_or_create(user_id=grant.user_id, permission=target)
+            _grants_copy(permission_model, permission, target)
+
+
+def _grants_copy(permission_model, permission, target) -> None:
+    """Grant `target` to every holder of `permission`: groups, users (whatever the user model)."""
+    for relation in permission_model._meta.related_objects:
+        if not relation.many_to_many:
+            continue
+        through = relation.through
+        holder = relation.field.m2m_field_name()  # "group", "user"
+        held = relation.field.m2m_reverse_field_name()  # "permission"
+        for grant in through.objects.filter(**{held: permission}):
+            through.objects.get_or_create(
+                **{f"{holder}_id": getattr(grant, f"{holder}_id"), held: target}
+            )

@@ -28,10 +28,11 @@ test: setup ## set up, then ruff, makemigrations --check and the whole pytest su
 bench: setup ## set up, then run the benchmarks (writes bench/results/RESULTS.md)
 	$(PY) -m bench.run
 
-lint: ## ruff check and format check
+lint: ## ruff check, format check and the import contracts (lint-imports)
 	@bash scripts/setup.sh venv >/dev/null
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: ## ruff format and safe fixes
 	@bash scripts/setup.sh venv >/dev/null

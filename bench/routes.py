@@ -72,9 +72,8 @@ def _scenario(*, jobs: int, crews: int, trucks: bool, seed: int):
     from django.contrib.gis.geos import Point
     from django.utils import timezone
 
-    from fieldteams.models import Assignment, Department
+    from fieldteams.models import Assignment, Department, DisposalSite
     from fieldteams.routing.inputs import day_origin
-    from fieldteams.routing.models import DisposalSite
     from geo_ops.reports.models import Category, Report, Status
     from layers.models import BranchMunicipality
 
@@ -148,8 +147,7 @@ def _crews(*, code: str, department, depots, skill, branch, trucks: bool) -> lis
     """One crew at each depot, with the skill and the branch (and a truck for a cleanup)."""
     from django.contrib.gis.geos import Point
 
-    from fieldteams.models import Crew
-    from fieldteams.routing.models import CrewRouting
+    from fieldteams.models import Crew, CrewRouting
 
     crew_rows = []
     for n, depot in enumerate(depots, start=1):
@@ -252,7 +250,7 @@ def _by_hand(crews, plan_day) -> tuple[int, float]:
 def _plan(*, trucks: bool, jobs: int, crews: int, search_s: float) -> dict:
     from django.db import transaction
 
-    from fieldteams.routing.models import RouteStop, StopKind
+    from fieldteams.models import RouteStop, StopKind
     from fieldteams.routing.services import route_plan_create
 
     out: dict = {}

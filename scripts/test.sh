@@ -10,6 +10,11 @@ STARTED=$SECONDS
 step "Lint (ruff check .)"
 "$VENV/bin/ruff" check .
 
+# The layers (db < layers < reports < hotspots < fieldteams < maps), no import cycles, and the
+# workflow as the one writer: the contracts in pyproject.toml's [tool.importlinter].
+step "Architecture (lint-imports)"
+"$VENV/bin/lint-imports"
+
 step "Migrations match the models (manage.py makemigrations --check --dry-run)"
 "$VPY" manage.py makemigrations --check --dry-run
 

@@ -19,9 +19,8 @@ from rest_framework.views import APIView
 
 from layers.models import BranchMunicipality
 
-from ..models import Crew, Department
+from ..models import Crew, CrewRoute, Department, PlanStatus, RouteDrop, RoutePlan, RouteStop
 from ..routing import selectors
-from ..routing.models import CrewRoute, PlanStatus, RouteDrop, RoutePlan, RouteStop
 from ..routing.services import (
     PlanRequestError,
     route_plan_apply,

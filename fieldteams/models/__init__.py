@@ -1,25 +1,12 @@
 """Field organisation: departments, crews and their members, shifts, supervisors, the business
 calendar, assignments of reports to crews, the flags that call a supervisor's attention,
-preventive work, and route plans (fieldteams/routing/models.py).
+preventive work, and route plans (routing.py).
 
 Crews cover branch municipalities and are skilled for categories; dispatch (services.py) picks
 among them. An Assignment is one crew's job on one report, with its own workflow; the report's
 public status follows it (see workflow.py). Every change is also written to the report's
 append-only audit trail (geo_ops.reports.models.ReportEvent).
 """
-
-# Route plans and their configuration (issue 6) stay in their own module beside the routing code.
-from fieldteams.routing.models import (
-    CrewRoute,
-    CrewRouting,
-    DisposalSite,
-    DropReason,
-    PlanStatus,
-    RouteDrop,
-    RoutePlan,
-    RouteStop,
-    StopKind,
-)
 
 # _default_working_days: migration 0001 names it as fieldteams.models._default_working_days.
 from .calendar import (
@@ -32,6 +19,17 @@ from .calendar import (
 from .crews import CodeManager, Crew, CrewMember, CrewShift, Department, Supervisor, Weekday
 from .jobs import ACTIVE_STATES, Assignment, AssignmentState, FlagKind, SupervisorFlag
 from .preventive import PreventiveWork
+from .routing import (
+    CrewRoute,
+    CrewRouting,
+    DisposalSite,
+    DropReason,
+    PlanStatus,
+    RouteDrop,
+    RoutePlan,
+    RouteStop,
+    StopKind,
+)
 
 __all__ = [
     "ACTIVE_STATES",

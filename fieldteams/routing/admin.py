@@ -4,7 +4,7 @@ are shown read-only (they are made by the planner: API, command, task)."""
 from django.contrib import admin
 from django.contrib.gis.admin import GISModelAdmin
 
-from .models import CrewRoute, CrewRouting, DisposalSite, RouteDrop, RoutePlan
+from ..models import CrewRoute, CrewRouting, DisposalSite, RouteDrop, RoutePlan
 
 
 @admin.register(DisposalSite)

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..models import DropReason
 from .inputs import Point2, StopInput
 from .instances import VrpInstance
-from .models import DropReason
 from .plan_types import HORIZON_S, PlanClock, Vehicle, hhmm
 from .solver import VehicleSpec
 from .travel import TravelTimes

@@ -23,8 +23,15 @@ from geo_ops.hotspots.models import HotspotCluster, HotspotRun
 from geo_ops.reports.models import Category, Report, Status
 
 from ..calendar import working_calendar
-from ..models import ACTIVE_STATES, Assignment, AssignmentState, Crew
-from .models import CrewRouting, DisposalSite, StopKind
+from ..models import (
+    ACTIVE_STATES,
+    Assignment,
+    AssignmentState,
+    Crew,
+    CrewRouting,
+    DisposalSite,
+    StopKind,
+)
 
 # Jobs a crew has already started: a re-plan keeps them first, in this order.
 STARTED_STATES = (AssignmentState.IN_PROGRESS, AssignmentState.PAUSED, AssignmentState.EN_ROUTE)

@@ -41,11 +41,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime
 
+from ..models import DropReason, StopKind
 from .checks import check_solution
 from .group_model import GroupModel, SolverInput, group_model, solved_group, solver_input
 from .group_model import unservable as unservable_stops
 from .inputs import STARTED_STATES, CrewInput, Point2, StopInput, day_origin
-from .models import DropReason, StopKind
 from .plan_types import (
     DroppedStop,
     PlanClock,

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from ..models import StopKind
 from .group_model import SolvedGroup
 from .inputs import Point2
-from .models import StopKind
 from .plan_types import PlanClock, PlannedRoute, PlannedStop, Vehicle, hhmm
 from .travel import TravelTimes
 

@@ -18,9 +18,19 @@ from django.utils import timezone
 from geo_ops.hotspots.permissions import PLANNER_PERMISSION
 from geo_ops.reports.models import Priority
 
-from ..models import Crew, CrewMember, Department, Supervisor
+from ..models import (
+    Crew,
+    CrewMember,
+    CrewRoute,
+    Department,
+    PlanStatus,
+    RouteDrop,
+    RoutePlan,
+    RouteStop,
+    StopKind,
+    Supervisor,
+)
 from ..selectors import crew_member_of, supervisor_of
-from .models import CrewRoute, PlanStatus, RouteDrop, RoutePlan, RouteStop, StopKind
 
 
 @dataclass

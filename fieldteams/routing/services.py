@@ -21,9 +21,17 @@ from django.contrib.gis.geos import LineString, Point
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import Crew, Department
+from ..models import (
+    Crew,
+    CrewRoute,
+    Department,
+    PlanStatus,
+    RouteDrop,
+    RoutePlan,
+    RouteStop,
+    StopKind,
+)
 from . import inputs
-from .models import CrewRoute, PlanStatus, RouteDrop, RoutePlan, RouteStop, StopKind
 from .plan_types import DroppedStop, PlannedRoute, PlanOptions, PlanResult
 from .travel import travel_times
 from .validate import plan_violations

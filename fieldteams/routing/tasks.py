@@ -6,7 +6,7 @@ from datetime import datetime
 
 from celery import shared_task
 
-from .models import RoutePlan
+from ..models import RoutePlan
 from .services import COMPUTE_TASK
 from .services import route_plan_compute as compute
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
+from ..models import CrewRoute, RouteDrop, RoutePlan, StopKind
 from .inputs import crew_inputs
-from .models import CrewRoute, RouteDrop, RoutePlan, StopKind
 from .travel import travel_times
 
 SLACK_S = 1.5  # rounding of the stored times

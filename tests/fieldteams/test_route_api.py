@@ -11,8 +11,15 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
-from fieldteams.models import Assignment, AssignmentState, CrewShift, Department
-from fieldteams.routing.models import PlanStatus, RoutePlan, StopKind
+from fieldteams.models import (
+    Assignment,
+    AssignmentState,
+    CrewShift,
+    Department,
+    PlanStatus,
+    RoutePlan,
+    StopKind,
+)
 from fieldteams.routing.services import route_plan_create
 from fieldteams.routing.validate import plan_violations
 from tests.hotspots.hotspot_data import make_planner

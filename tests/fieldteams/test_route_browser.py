@@ -8,9 +8,15 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from fieldteams.models import Assignment, AssignmentState, CrewShift
+from fieldteams.models import (
+    Assignment,
+    AssignmentState,
+    CrewShift,
+    PlanStatus,
+    RoutePlan,
+    StopKind,
+)
 from fieldteams.routing.inputs import day_origin
-from fieldteams.routing.models import PlanStatus, RoutePlan, StopKind
 from fieldteams.routing.services import route_plan_create
 from tests.browser import ARTIFACTS, PHONE
 
@@ -123,19 +129,13 @@ def test_crew_map_draws_the_route_and_numbers_jobs_in_route_order(
     browsing.assert_clean()
 
 
-def test_planner_dashboard_shows_the_days_plans_and_plans_cleanup_rounds(
-    browse, reference_data, make_crew, settings
-):
-    from django.contrib.gis.geos import Point, Polygon
+def _cleanup_round_planned(make_crew, today):
+    """Two cleanup trucks with a landfill, eight overflowing bins in Dammam, today's plan."""
+    from django.contrib.gis.geos import Point
 
-    from fieldteams.routing.models import CrewRouting, DisposalSite
-    from geo_ops.hotspots.models import HotspotCluster, HotspotRun
-    from geo_ops.reports.models import Category
+    from fieldteams.models import CrewRouting, DisposalSite
     from layers.models import BranchMunicipality
-    from tests.hotspots.hotspot_data import make_planner
 
-    settings.GEO_OPS_ROUTE_TIME_LIMIT_S = 1.0  # the page asks with the default limit
-    today = timezone.localdate()
     trucks = [
         make_crew(
             f"dmm-clean-{n}",
@@ -166,6 +166,22 @@ def test_planner_dashboard_shows_the_days_plans_and_plans_cleanup_rounds(
         now=day_origin(today),
     )
     assert plan.status == PlanStatus.DONE and plan.check_errors == []
+    return department, plan
+
+
+def test_planner_dashboard_shows_the_days_plans_and_plans_cleanup_rounds(
+    browse, reference_data, make_crew, settings
+):
+    from django.contrib.gis.geos import Point, Polygon
+
+    from geo_ops.hotspots.models import HotspotCluster, HotspotRun
+    from geo_ops.reports.models import Category
+    from tests.hotspots.hotspot_data import make_planner
+
+    settings.GEO_OPS_ROUTE_TIME_LIMIT_S = 1.0  # the page asks with the default limit
+    today = timezone.localdate()
+    department, plan = _cleanup_round_planned(make_crew, today)
+    dammam = plan.branch
     make_planner("planner")
 
     browsing = browse()

@@ -14,16 +14,18 @@ import pytest
 from django.contrib.gis.geos import Point, Polygon
 from django.utils import timezone
 
-from fieldteams.models import Assignment, AssignmentState, CrewShift
-from fieldteams.routing.inputs import day_origin
-from fieldteams.routing.models import (
+from fieldteams.models import (
+    Assignment,
+    AssignmentState,
     CrewRouting,
+    CrewShift,
     DisposalSite,
     DropReason,
     PlanStatus,
     RoutePlan,
     StopKind,
 )
+from fieldteams.routing.inputs import day_origin
 from fieldteams.routing.services import route_plan_create, route_replan
 from fieldteams.routing.validate import plan_violations
 from geo_ops.hotspots.models import HotspotCluster, HotspotRun

@@ -7,8 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from fieldteams.api.routes import plan_data
-from fieldteams.models import Crew, Department
-from fieldteams.routing.models import PlanStatus
+from fieldteams.models import Crew, Department, PlanStatus
 from fieldteams.routing.selectors import RouteAccess
 from fieldteams.routing.services import PlanRequestError, route_plan_apply, route_plan_create
 from layers.models import BranchMunicipality

@@ -2,8 +2,8 @@
 
 Also the two pieces of configuration the planner needs beyond the field organisation: a crew's
 vehicle (speed and load from settings.GEO_OPS_ROUTE_VEHICLE_TYPES, break, disposal sites) and
-the disposal sites where cleanup trucks unload mid-shift. Imported at the end of
-fieldteams/models.py, so these are models of the fieldteams app.
+the disposal sites where cleanup trucks unload mid-shift. Models of the fieldteams app, in its
+models package so that the routing code imports them downward (no models <-> routing cycle).
 """
 
 from django.conf import settings

@@ -51,6 +51,34 @@ def _sql_list(values) -> str:
     return ", ".join(f"'{value}'" for value in values)
 
 
+# The events as parallel arrays (event_columns), written in their order: the part both
+# statements share. `report_id` is the events' own array or the new report's id.
+EVENT_TYPES = {
+    "e_actor": "bigint[]",
+    "e_label": "text[]",
+    "e_kind": "text[]",
+    "e_from": "text[]",
+    "e_to": "text[]",
+    "e_note": "text[]",
+    "e_public": "boolean[]",
+    "e_data": "text[]",
+}
+
+
+def _events_insert_sql(*, report_id: str, source: str, arrays: str, names: str) -> str:
+    return f"""
+        INSERT INTO reports_reportevent
+            (report_id, created_at, actor_id, actor_label, kind, from_status, to_status, note,
+             public, data)
+        SELECT {report_id}, statement_timestamp(), e.actor_id, e.actor_label, e.kind,
+               e.from_status, e.to_status, e.note, e.public, e.data::jsonb
+        FROM {source}unnest({arrays}{", ".join(f"%({a})s" for a in EVENT_TYPES)})
+            WITH ORDINALITY
+            AS e({names}actor_id, actor_label, kind, from_status, to_status, note, public,
+                 data, n)
+        ORDER BY e.n"""
+
+
 # Any number of row changes and events in one round trip. The status is guarded by the status
 # the caller locked: a report changed meanwhile makes the UPDATE match fewer rows, and `apply`
 # raises (the caller's transaction then rolls back, events included).
@@ -75,18 +103,11 @@ APPLY_STATEMENT = PreparedStatement(
         WHERE r.id = c.id AND (c.from_status IS NULL OR r.status = c.from_status)
         RETURNING r.id
     ),
-    events AS (
-        INSERT INTO reports_reportevent
-            (report_id, created_at, actor_id, actor_label, kind, from_status, to_status, note,
-             public, data)
-        SELECT e.report_id, statement_timestamp(), e.actor_id, e.actor_label, e.kind,
-               e.from_status, e.to_status, e.note, e.public, e.data::jsonb
-        FROM unnest(%(e_report)s, %(e_actor)s, %(e_label)s, %(e_kind)s, %(e_from)s, %(e_to)s,
-                    %(e_note)s, %(e_public)s, %(e_data)s)
-            WITH ORDINALITY
-            AS e(report_id, actor_id, actor_label, kind, from_status, to_status, note, public,
-                 data, n)
-        ORDER BY e.n
+    events AS ({
+        _events_insert_sql(
+            report_id="e.report_id", source="", arrays="%(e_report)s, ", names="report_id, "
+        )
+    }
         RETURNING id
     )
     SELECT (SELECT count(*) FROM changed), (SELECT count(*) FROM events)
@@ -98,14 +119,7 @@ APPLY_STATEMENT = PreparedStatement(
         "dues": "timestamptz[]",
         "originals": "bigint[]",
         "e_report": "bigint[]",
-        "e_actor": "bigint[]",
-        "e_label": "text[]",
-        "e_kind": "text[]",
-        "e_from": "text[]",
-        "e_to": "text[]",
-        "e_note": "text[]",
-        "e_public": "boolean[]",
-        "e_data": "text[]",
+        **EVENT_TYPES,
     },
 )
 
@@ -153,7 +167,7 @@ def apply(*, rows: Sequence[Row], events: Sequence[Event]) -> None:
 # NULL, or the database default (the tracking number).
 INSERT_STATEMENT = PreparedStatement(
     "geo_ops_workflow_insert",
-    """
+    f"""
     WITH report AS (
         INSERT INTO reports_report
             (category_id, subcategory_id, location, address, description, media_url, channel,
@@ -165,19 +179,7 @@ INSERT_STATEMENT = PreparedStatement(
                 %(duplicate_count)s)
         RETURNING id, tracking_number
     ),
-    events AS (
-        INSERT INTO reports_reportevent
-            (report_id, created_at, actor_id, actor_label, kind, from_status, to_status, note,
-             public, data)
-        SELECT report.id, statement_timestamp(), e.actor_id, e.actor_label, e.kind,
-               e.from_status, e.to_status, e.note, e.public, e.data::jsonb
-        FROM report,
-             unnest(%(e_actor)s, %(e_label)s, %(e_kind)s, %(e_from)s, %(e_to)s, %(e_note)s,
-                    %(e_public)s, %(e_data)s)
-                WITH ORDINALITY
-                AS e(actor_id, actor_label, kind, from_status, to_status, note, public, data, n)
-        ORDER BY e.n
-    )
+    events AS ({_events_insert_sql(report_id="report.id", source="report, ", arrays="", names="")})
     SELECT id, tracking_number FROM report
     """,
     {
@@ -197,14 +199,7 @@ INSERT_STATEMENT = PreparedStatement(
         "updated_at": "timestamptz",
         "duplicate_of": "bigint",
         "duplicate_count": "integer",
-        "e_actor": "bigint[]",
-        "e_label": "text[]",
-        "e_kind": "text[]",
-        "e_from": "text[]",
-        "e_to": "text[]",
-        "e_note": "text[]",
-        "e_public": "boolean[]",
-        "e_data": "text[]",
+        **EVENT_TYPES,
     },
 )
 

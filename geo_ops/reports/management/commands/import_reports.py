@@ -14,6 +14,10 @@ class Command(BaseCommand):
         "the database; rejected rows go to --rejects with a reason; rows whose external_id is "
         "already stored are skipped. Nothing is saved without --commit."
     )
+    # No system checks first, as Django's loaddata: they load every URLconf and view module
+    # (half a second or more) for a command that needs the models and the database only.
+    # `manage.py check` (make test, a deployment) is where the configuration is checked.
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         parser.add_argument("path", type=Path, help="a .csv or .geojson file")

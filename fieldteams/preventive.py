@@ -58,6 +58,7 @@ def _job_create(*, work: PreventiveWork, actor, now: datetime):
         actor_label=ACTOR_LABEL,
         note="Preventive work at a hotspot",
         data={"preventive_work": work.pk},
+        received_at=now,
     )
     assignment = report_dispatch(report=report, actor_label=ACTOR_LABEL)
     work.last_report = report

@@ -33,6 +33,10 @@ CONFLICT_CODES = {
     "not_finished",
     "same_crew",
     "inactive_crew",
+    # The report workflow's: a move its table refuses for this role, and a report changed by
+    # someone else meanwhile (try again after reloading).
+    "transition_not_allowed",
+    "conflict",
 }
 
 

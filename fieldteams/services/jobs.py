@@ -18,7 +18,7 @@ from geo_ops.reports.workflow import (
 )
 
 from ..models import Assignment, AssignmentState, FlagKind, SupervisorFlag
-from .common import PUBLIC_NOTES
+from .common import PUBLIC_NOTES, locked_report
 from .dispatch import report_dispatch
 
 _GEOD = Geod(ellps="WGS84")
@@ -91,12 +91,19 @@ def _check(assignment: Assignment, to_state: str, *, note: str, reason: str) -> 
 
 
 def _locked_assignment(assignment: Assignment) -> Assignment:
-    return (
+    """The job and its report, both locked and read afresh: the report first, as supervisors'
+    actions lock them (no deadlock between a crew's move and a supervisor's), and read after
+    the lock so that a move waiting on another one sees the report as that one left it (a
+    joined row under FOR UPDATE OF the job alone would be the old version)."""
+    report_id = Assignment.objects.values_list("report_id", flat=True).get(pk=assignment.pk)
+    report = locked_report(Report(pk=report_id))
+    assignment = (
         Assignment.objects.select_for_update(of=("self",))
-        .select_related("crew", "report__category", "report__subcategory", "report__branch")
-        .defer("report__branch__geom")
+        .select_related("crew")
         .get(pk=assignment.pk)
     )
+    assignment.report = report
+    return assignment
 
 
 @transaction.atomic

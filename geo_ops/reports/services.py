@@ -336,11 +336,12 @@ def report_create_internal(
     actor=None,
     note: str,
     data: dict,
+    received_at: datetime | None = None,
 ) -> Report:
     """A staff report (e.g. preventive work at a hotspot): new, internal, no duplicate check
     (it belongs exactly where the citizens' reports are) and no hand-over to dispatch (the
-    caller dispatches it)."""
-    now = timezone.now()
+    caller dispatches it). `received_at` defaults to now (a catch-up run passes its own)."""
+    now = received_at or timezone.now()
     specific = subcategory or category
     report = Report(
         category=category,

@@ -82,3 +82,5 @@ def test_a_hotspot_becomes_recurring_work_for_its_crew(crew, settings):
     work.refresh_from_db()
     assert work.jobs_created == 2 and work.last_report != job
     assert work.next_due_at == later + timedelta(days=14)
+    # The occurrence is received when the run says, not on the wall clock (a catch-up run).
+    assert work.last_report.created_at == later

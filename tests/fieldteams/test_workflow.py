@@ -76,10 +76,14 @@ def test_the_whole_way_to_completed_changes_the_public_status(job):
         (S.COMPLETED, Status.RESOLVED),
     ]
     for to, status in steps:
+        before = report.updated_at
         result = move(job, to)
         assert result.assignment.state == to
         report.refresh_from_db()
         assert report.status == status, to
+        # Every move counts as an update of the report (updated_after, Open311), also when
+        # its status stays.
+        assert report.updated_at > before, to
     job.refresh_from_db()
     assert job.accepted_at and job.started_at and job.completed_at
     assert job.completion_note == "done"

@@ -63,7 +63,7 @@ def test_the_table_refuses_what_it_does_not_list_and_who_may_not():
     assert illegal.value.code == "illegal_transition"
     with pytest.raises(WorkflowError) as role:
         transition_rule(from_status=Status.RESOLVED, to_status=Status.CLOSED, role=Role.CREW)
-    assert role.value.code == "not_allowed"
+    assert role.value.code == "transition_not_allowed"
     assert (
         transition_rule(from_status=Status.ASSIGNED, to_status=Status.NEW, role=Role.CREW).public
         is False

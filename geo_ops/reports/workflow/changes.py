@@ -158,11 +158,13 @@ def report_status_change(
 
 
 def report_events_add(*, events: Sequence[Event]) -> None:
-    """Write events that change no status (a crew's progress, a dispatch decision, a note)."""
+    """Write events that change no status (a crew's progress, a dispatch decision, a note);
+    each report they are about counts as updated (updated_at: `updated_after`, Open311)."""
     if any(e.to_status for e in events):
         raise ValueError("A status event goes through report_status_change.")
     if events:
-        writes.apply(rows=[], events=events)
+        touched = dict.fromkeys(e.report_id for e in events)
+        writes.apply(rows=[Row(report_id) for report_id in touched], events=events)
 
 
 def report_due_set(*, report: Report, due_at: datetime) -> None:

@@ -75,6 +75,7 @@ def transition_rule(*, from_status: str, to_status: str, role: str) -> Rule:
         )
     if role not in rule.roles:
         raise WorkflowError(
-            f"A {role} may not move a {from_status} report to {to_status}.", code="not_allowed"
+            f"A {role} may not move a {from_status} report to {to_status}.",
+            code="transition_not_allowed",
         )
     return rule

@@ -21,6 +21,7 @@ from geo_ops.reports.services import report_create_internal
 from geo_ops.reports.workflow import Role
 
 from .models import PreventiveWork
+from .services import report_dispatch
 
 ACTOR_LABEL = "planner:preventive-work"
 INTERVAL_CHOICES = (7, 14, 30)
@@ -45,8 +46,6 @@ def suggested_interval_days(*, cluster: HotspotCluster) -> int:
 
 def _job_create(*, work: PreventiveWork, actor, now: datetime):
     """One occurrence: the staff report, its audit event, and dispatch to a crew."""
-    from fieldteams.services import report_dispatch
-
     report = report_create_internal(
         category=work.category,
         subcategory=work.subcategory,

@@ -42,13 +42,15 @@ def _facts(report: Report, due_at: datetime | None) -> ReportFacts:
     )
 
 
-def dispatched_event(*, assignment: Assignment, reason: str, actor_label: str, actor=None):
-    """The internal audit event of a dispatch decision (or a supervisor's override)."""
-    return Event(
+def assigned_change(*, report: Report, assignment: Assignment, actor_label: str, actor=None):
+    """The report's move to assigned for its new job: first the internal event of the decision
+    (why this crew: dispatch's reason or a supervisor's override), then the public status
+    change (the track page says so)."""
+    decision = Event(
         kind=EventKind.DISPATCHED,
         actor=actor,
         actor_label=actor_label,
-        note=reason,
+        note=assignment.reason,
         public=False,
         data={
             "assignment": assignment.pk,
@@ -57,17 +59,39 @@ def dispatched_event(*, assignment: Assignment, reason: str, actor_label: str, a
             "distance_m": assignment.distance_m,
         },
     )
-
-
-def assigned_change(*, report: Report, assignment: Assignment, before: list[Event]) -> Change:
-    """The report's move to assigned for its new job (public: the track page says so)."""
     return Change(
         report_id=report.pk,
         from_status=report.status,
         to_status=Status.ASSIGNED,
         note=PUBLIC_NOTES[AssignmentState.ASSIGNED],
         data={"assignment": assignment.pk, "crew": assignment.crew.code},
-        before=before,
+        before=[decision],
+    )
+
+
+def report_assign(
+    *,
+    report: Report,
+    assignment: Assignment,
+    role: str,
+    actor_label: str,
+    actor=None,
+    due_at: datetime | None = None,
+) -> None:
+    """One report to assigned for its new job, through the workflow (assigned_change)."""
+    change = assigned_change(
+        report=report, assignment=assignment, actor_label=actor_label, actor=actor
+    )
+    report_status_change(
+        report=report,
+        to_status=change.to_status,
+        role=role,
+        actor=actor,
+        actor_label=actor_label,
+        note=change.note,
+        data=change.data,
+        due_at=due_at,
+        before=change.before,
     )
 
 
@@ -170,22 +194,12 @@ def report_dispatch(*, report: Report, actor_label: str = DISPATCH_ACTOR) -> Ass
     assignment = _assignment_insert(
         report=report, decision=decision, crew=crew, actor_label=actor_label
     )
-    change = assigned_change(
+    report_assign(
         report=report,
         assignment=assignment,
-        before=[
-            dispatched_event(assignment=assignment, reason=decision.reason, actor_label=actor_label)
-        ],
-    )
-    report_status_change(
-        report=report,
-        to_status=change.to_status,
         role=Role.DISPATCH,
         actor_label=actor_label,
-        note=change.note,
-        data=change.data,
         due_at=due_at,
-        before=change.before,
     )
     return assignment
 
@@ -292,16 +306,8 @@ def _dispatch_batch(ids, *, dispatcher, calendar, actor_label) -> list[Decision]
     chosen = [(r, d) for r, d in zip(reports, decisions, strict=True) if d.crew_id is not None]
     assignments = _assignments_create(chosen, actor_label=actor_label)
     changes = [
-        assigned_change(
-            report=report,
-            assignment=assignment,
-            before=[
-                dispatched_event(
-                    assignment=assignment, reason=decision.reason, actor_label=actor_label
-                )
-            ],
-        )
-        for (report, decision), assignment in zip(chosen, assignments, strict=True)
+        assigned_change(report=report, assignment=assignment, actor_label=actor_label)
+        for (report, _decision), assignment in zip(chosen, assignments, strict=True)
     ]
     reports_status_change(changes=changes, role=Role.DISPATCH, actor_label=actor_label, due=due)
     _flags_update(reports, decisions)

@@ -95,8 +95,7 @@ def _locked_assignment(assignment: Assignment) -> Assignment:
     actions lock them (no deadlock between a crew's move and a supervisor's), and read after
     the lock so that a move waiting on another one sees the report as that one left it (a
     joined row under FOR UPDATE OF the job alone would be the old version)."""
-    report_id = Assignment.objects.values_list("report_id", flat=True).get(pk=assignment.pk)
-    report = locked_report(Report(pk=report_id))
+    report = locked_report(Report(pk=assignment.report_id))  # a job's report never changes
     assignment = (
         Assignment.objects.select_for_update(of=("self",))
         .select_related("crew")

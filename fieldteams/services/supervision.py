@@ -23,7 +23,7 @@ from geo_ops.reports.workflow import (
 from ..calendar import sla_due_at
 from ..models import ACTIVE_STATES, Assignment, Crew, FlagKind, SupervisorFlag
 from .common import active_assignment, assignment_cancel, locked_report
-from .dispatch import assigned_change, dispatched_event, report_dispatch
+from .dispatch import report_assign, report_dispatch
 
 
 def _flags_resolve(report: Report, *, actor, kind: str | None = None) -> None:
@@ -66,19 +66,12 @@ def job_reassign(*, report: Report, crew: Crew, actor, actor_label: str, reason:
         reason=f"reassigned by {actor_label}" + (f": {reason}" if reason else ""),
         assigned_by_label=actor_label,
     )
-    decision = dispatched_event(
-        assignment=assignment, reason=assignment.reason, actor_label=actor_label, actor=actor
-    )
-    change = assigned_change(report=report, assignment=assignment, before=[decision])
-    report_status_change(
+    report_assign(
         report=report,
-        to_status=change.to_status,
+        assignment=assignment,
         role=Role.SUPERVISOR,
         actor=actor,
         actor_label=actor_label,
-        note=change.note,
-        data=change.data,
-        before=change.before,
     )
     _flags_resolve(report, actor=actor, kind=FlagKind.NO_ELIGIBLE_CREW)
     return assignment

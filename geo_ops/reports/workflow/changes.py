@@ -18,8 +18,8 @@ from .writes import Event, Row
 @dataclass
 class Change:
     """One report's status change in a set (reports_status_change): its status as the caller
-    locked it, the new one, the status event's note/public/data, a new SLA due time, and the
-    events of the same action written just before the status event."""
+    locked it, the new one, the status event's note/public/data, and the events of the same
+    action written just before the status event."""
 
     report_id: int
     from_status: str
@@ -27,7 +27,6 @@ class Change:
     note: str = ""
     public: bool | None = None
     data: dict = field(default_factory=dict)
-    due_at: datetime | None = None
     before: Sequence[Event] = ()
 
 
@@ -100,8 +99,7 @@ def reports_status_change(
     events, announced = _status_events(changes, role=role, actor_label=actor_label, actor=actor)
     due = dict(due or {})
     rows = [
-        Row(c.report_id, c.from_status, c.to_status, c.due_at or due.pop(c.report_id, None))
-        for c in changes
+        Row(c.report_id, c.from_status, c.to_status, due.pop(c.report_id, None)) for c in changes
     ]
     rows += [Row(report_id, due_at=due_at) for report_id, due_at in due.items()]
     _write(rows=rows, events=events)
@@ -137,7 +135,6 @@ def report_status_change(
         note=note,
         public=public,
         data=data or {},
-        due_at=due_at,
         before=before,
     )
     events, announced = _status_events([change], role=role, actor_label=actor_label, actor=actor)
